@@ -1,0 +1,3 @@
+"""Repository-level pytest setup: shared fixtures for real backends live in tests/support."""
+
+pytest_plugins = ["tests.support.docker"]

@@ -1,0 +1,57 @@
+"""The ``aftershock`` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from aftershock import __version__
+from aftershock.cli import validate as validate_cmds
+from aftershock.cli.proxy import proxy
+from aftershock.errors import AftershockError
+from aftershock.observability.logging import LogFormat, configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="aftershock",
+    help="Chaos experiments and self-healing, booked against SLO error budgets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aftershock {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
+    log_format: Annotated[LogFormat, typer.Option(help="auto, json or console.")] = "auto",
+) -> None:
+    """Chaos experiments and self-healing, booked against SLO error budgets."""
+    configure_logging(log_level, log_format)
+
+
+app.command()(validate_cmds.validate)
+app.command()(validate_cmds.schema)
+app.command()(proxy)
+
+
+def main() -> None:
+    """Console-script entry point: expected errors become one line and an exit code."""
+    try:
+        app()
+    except AftershockError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        sys.exit(4)

@@ -1,0 +1,89 @@
+"""``aftershock validate`` and ``aftershock schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from aftershock.errors import ConfigError
+from aftershock.loading import dump_yaml, load_paths
+from aftershock.model.schema import crd_manifests, json_schema
+from aftershock.settings import load_settings
+
+__all__ = ["schema", "validate"]
+
+EXIT_INVALID = 2
+
+
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories of YAML documents.")],
+    output: Annotated[
+        Literal["text", "json"], typer.Option("--output", "-o", help="text or json.")
+    ] = "text",
+    no_allowlist: Annotated[
+        bool, typer.Option("--no-allowlist", help="Skip the blast-radius allowlist check.")
+    ] = False,
+) -> None:
+    """Check documents; print every problem as file:line:col: field: message (exit 2)."""
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        allowlist = None if no_allowlist else load_settings().allow
+    except ConfigError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    documents, problems = load_paths(paths, allowlist=allowlist)
+    if output == "json":
+        report = {
+            "valid": not problems,
+            "documents": [
+                {"file": d.source, "line": d.line, "kind": d.document.kind, "name": d.name}
+                for d in documents
+            ],
+            "problems": [
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "column": p.column,
+                    "path": p.path,
+                    "message": p.message,
+                }
+                for p in problems
+            ],
+        }
+        out.print_json(json.dumps(report))
+    else:
+        for problem in problems:
+            out.print(str(problem), markup=False)
+        files = len({d.source for d in documents} | {p.file for p in problems})
+        if problems:
+            err.print(f"[red]{len(problems)} problem(s)[/] in {files} file(s)")
+        else:
+            err.print(f"[green]ok[/]: {len(documents)} document(s) in {files} file(s) are valid")
+    if problems:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def schema(
+    crd: Annotated[bool, typer.Option("--crd", help="CustomResourceDefinition manifests.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write one file per CRD into this directory.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of both kinds, or the CRD manifests (--crd)."""
+    if not crd:
+        typer.echo(json.dumps(json_schema(), indent=2))
+        return
+    manifests = crd_manifests()
+    if out_dir is None:
+        typer.echo(dump_yaml(manifests), nl=False)
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for manifest in manifests:
+        path = out_dir / f"{manifest['metadata']['name']}.yaml"
+        path.write_text(dump_yaml([manifest]), encoding="utf-8")
+        typer.echo(str(path))

@@ -1,0 +1,232 @@
+"""Load documents from files: read, parse, substitute, validate, cross-check, locate.
+
+Every problem in a file is reported at once, each as ``file:line:col: path:
+message``; nothing here lets a traceback reach the user for bad input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pydantic import ValidationError
+
+from aftershock.errors import ExperimentInvalid, Problem
+from aftershock.loading.problems import format_path, translate
+from aftershock.loading.yamltree import Located, TreeError, compose_documents
+from aftershock.model import DOCUMENT_ADAPTER, Experiment, HealingPolicy, check_document
+from aftershock.settings import Allowlist
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "LoadedDocument",
+    "collect_files",
+    "load_file",
+    "load_paths",
+    "load_text",
+]
+
+MAX_FILE_BYTES: Final = 1024 * 1024
+_SUFFIXES: Final = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDocument:
+    """A valid document and where it came from."""
+
+    source: str
+    line: int
+    document: Experiment | HealingPolicy
+
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return self.document.metadata.name
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
+        raise ExperimentInvalid(
+            [Problem(file=source, line=line, column=column, path="", message=message)]
+        ) from None
+
+
+def _validate(
+    located: Located, source: str, allowlist: Allowlist | None
+) -> tuple[Experiment | HealingPolicy | None, list[Problem]]:
+    def problem(path: tuple[str | int, ...], message: str) -> Problem:
+        line, column = located.mark(path)
+        return Problem(
+            file=source, line=line, column=column, path=format_path(path), message=message
+        )
+
+    problems = [
+        problem(p.path, p.message)
+        if p.path
+        else Problem(file=source, line=p.line, column=p.column, path="", message=p.message)
+        for p in located.problems
+    ]
+    if not isinstance(located.data, dict):
+        problems.append(
+            problem((), "a document must be a mapping with apiVersion, kind, metadata and spec")
+        )
+        return None, problems
+    try:
+        document = DOCUMENT_ADAPTER.validate_python(located.data)
+    except ValidationError as exc:
+        problems.extend(problem(path, message) for path, message in translate(exc, located.data))
+        return None, problems
+    problems.extend(problem(path, message) for path, message in check_document(document))
+    if allowlist is not None:
+        for name, target in document.spec.targets.items():
+            refusal = allowlist.refusal(target)
+            if refusal:
+                problems.append(
+                    problem(("spec", "targets", name), f"refused by the allowlist: {refusal}")
+                )
+    return (None if problems else document), problems
+
+
+def load_text(
+    text: str,
+    source: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    allowlist: Allowlist | None = None,
+) -> tuple[list[LoadedDocument], list[Problem]]:
+    """Load every document of ``text``; return the valid ones and every problem."""
+    environ = os.environ if env is None else env
+    try:
+        located_docs = compose_documents(text, environ)
+    except TreeError as exc:
+        return [], [
+            Problem(
+                file=source,
+                line=exc.line,
+                column=exc.column,
+                path=format_path(exc.path),
+                message=exc.message,
+            )
+        ]
+    if not located_docs:
+        return [], [Problem(file=source, line=1, column=1, path="", message="no documents in file")]
+    documents: list[LoadedDocument] = []
+    problems: list[Problem] = []
+    for located in located_docs:
+        document, found = _validate(located, source, allowlist)
+        problems.extend(found)
+        if document is not None:
+            documents.append(LoadedDocument(source, located.line, document))
+    problems.extend(_duplicate_names(documents, source))
+    return documents, sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _duplicate_names(documents: Sequence[LoadedDocument], source: str) -> Iterable[Problem]:
+    seen: set[tuple[str, str]] = set()
+    for loaded in documents:
+        key = (loaded.document.kind, loaded.name)
+        if key in seen:
+            yield Problem(
+                file=source,
+                line=loaded.line,
+                column=1,
+                path="metadata.name",
+                message=f"duplicate {key[0]} name {key[1]!r} in this file",
+            )
+        seen.add(key)
+
+
+def load_file(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    allowlist: Allowlist | None = None,
+) -> list[LoadedDocument]:
+    """Load one file; raise ``ExperimentInvalid`` listing every problem."""
+    documents, problems = _load_one(Path(path), env, allowlist)
+    if problems:
+        raise ExperimentInvalid(problems)
+    return documents
+
+
+def _load_one(
+    path: Path, env: Mapping[str, str] | None, allowlist: Allowlist | None
+) -> tuple[list[LoadedDocument], list[Problem]]:
+    source = str(path)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return [], [
+            Problem(
+                file=source,
+                line=0,
+                column=0,
+                path="",
+                message=f"cannot read: {exc.strerror or exc}",
+            )
+        ]
+    if len(raw) > MAX_FILE_BYTES:
+        return [], [
+            Problem(file=source, line=0, column=0, path="", message="file is larger than 1 MiB")
+        ]
+    try:
+        text = _decode(raw, source)
+    except ExperimentInvalid as exc:
+        return [], exc.problems
+    return load_text(text, source, env=env, allowlist=allowlist)
+
+
+def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:
+    """Expand directories into their YAML files (recursively, sorted)."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+            if not found:
+                problems.append(
+                    Problem(
+                        file=str(path),
+                        line=0,
+                        column=0,
+                        path="",
+                        message="no .yaml or .yml files in directory",
+                    )
+                )
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(
+                Problem(
+                    file=str(path), line=0, column=0, path="", message="no such file or directory"
+                )
+            )
+    return files, problems
+
+
+def load_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    allowlist: Allowlist | None = None,
+) -> tuple[list[LoadedDocument], list[Problem]]:
+    """Load files and directories; return the valid documents and every problem."""
+    files, problems = collect_files(paths)
+    documents: list[LoadedDocument] = []
+    for file in files:
+        found, file_problems = _load_one(file, env, allowlist)
+        documents.extend(found)
+        problems.extend(file_problems)
+    return documents, problems
