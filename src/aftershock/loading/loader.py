@@ -70,9 +70,9 @@ def _validate(
         )
 
     problems = [
-        problem(p.path, p.message)
-        if p.path
-        else Problem(file=source, line=p.line, column=p.column, path="", message=p.message)
+        Problem(
+            file=source, line=p.line, column=p.column, path=format_path(p.path), message=p.message
+        )
         for p in located.problems
     ]
     if not isinstance(located.data, dict):

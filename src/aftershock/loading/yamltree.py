@@ -22,6 +22,7 @@ MAX_NODES: Final = 100_000
 
 Path = tuple[str | int, ...]
 _MERGE: Final = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS: Final = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 class TreeError(Exception):
@@ -75,6 +76,9 @@ class _Builder:
             msg = f"nesting deeper than {MAX_DEPTH} levels"
             raise TreeError(msg, *_pos(node), path)
         doc.marks[path] = _pos(node)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            msg = f"unsupported value: tag {node.tag!r} is not allowed"
+            raise TreeError(msg, *_pos(node), path)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, doc, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -139,7 +143,10 @@ class _Builder:
 
 def compose_documents(text: str, env: Mapping[str, str]) -> list[Located]:
     """Every non-empty document of ``text``; raise ``TreeError`` on a syntax error."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text) from None
     documents: list[Located] = []
     builder = _Builder(env)
     try:
@@ -154,6 +161,8 @@ def compose_documents(text: str, env: Mapping[str, str]) -> list[Located]:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise TreeError(f"YAML syntax error: {exc.problem or exc}", line, column) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text) from None
     except yaml.YAMLError as exc:
         raise TreeError(f"YAML error: {exc}", 0, 0) from None
     except RecursionError:
@@ -161,3 +170,10 @@ def compose_documents(text: str, env: Mapping[str, str]) -> list[Located]:
     finally:
         loader.dispose()
     return documents
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str) -> TreeError:
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    return TreeError(f"character {exc.character!r} is not allowed in YAML", line, column)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install everything and run the whole suite: lint, format, types, layers, tests.
+# Works on a fresh clone: creates .venv, installs aftershock with its dev extras,
+# and lets the test fixtures start the real backends they need (a private dockerd).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/unit -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+
+# System packages the real-backend tests use (Docker daemon, busybox for test images).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+  fi
+fi
+
+echo "== ruff" >&2
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+echo "== mypy --strict" >&2
+.venv/bin/mypy
+echo "== import-linter" >&2
+.venv/bin/lint-imports
+echo "== pytest" >&2
+.venv/bin/pytest "$@"

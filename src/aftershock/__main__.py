@@ -1,0 +1,5 @@
+"""``python -m aftershock``."""
+
+from aftershock.cli.main import main
+
+main()

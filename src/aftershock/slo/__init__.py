@@ -1,0 +1,1 @@
+"""Error-budget arithmetic: pure functions, no I/O, no third-party imports."""
