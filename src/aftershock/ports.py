@@ -162,6 +162,8 @@ class ProbeResult:
     status: int | None = None
     detail: str = ""
     value: float | None = None
+    body: str | None = None
+    """The start of an HTTP response body (bounded), for steady-state body checks."""
 
 
 @runtime_checkable
