@@ -93,7 +93,7 @@ class Allowlist:
         body = target.body
         if isinstance(body, ToxiproxyTarget) and not self.allows_toxiproxy(body.api):
             return f"Toxiproxy server {body.api} is not in the allowlist"
-        if isinstance(body, KubernetesTarget):
+        if isinstance(body, KubernetesTarget) and body.kind != "Node":
             named = body.selector is None and body.name is not None
             if not self.allows_namespace(body.namespace, named=named):
                 return f"namespace {body.namespace!r} is not in the allowlist"
@@ -110,7 +110,13 @@ class Allowlist:
                     "(AFTERSHOCK_ALLOW_CONTAINERS or AFTERSHOCK_ALLOW_LABELS)"
                 )
             return None
-        refused = [n for n in body.names if not self.allows_container(n, {}, named=True)]
+        # Labels of a named container are only known at run time; with label rules in the
+        # allowlist the driver decides then. With name patterns only, decide now.
+        refused = (
+            []
+            if self.labels
+            else [n for n in body.names if not self.allows_container(n, {}, named=True)]
+        )
         if refused:
             return f"container(s) {', '.join(refused)} not in the allowlist"
         if body.labels and not body.names and not body.pattern:

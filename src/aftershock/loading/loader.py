@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
@@ -27,6 +27,7 @@ __all__ = [
     "load_file",
     "load_paths",
     "load_text",
+    "policy_path",
 ]
 
 MAX_FILE_BYTES: Final = 1024 * 1024
@@ -183,7 +184,73 @@ def _load_one(
         text = _decode(raw, source)
     except ExperimentInvalid as exc:
         return [], exc.problems
-    return load_text(text, source, env=env, allowlist=allowlist)
+    documents, problems = load_text(text, source, env=env, allowlist=allowlist)
+    for loaded in documents:
+        problems.extend(_check_closed_loop(loaded, path, env))
+    valid = [
+        d
+        for d in documents
+        if not any(p.line == d.line and p.path.startswith("spec.") for p in problems)
+    ]
+    return valid, problems
+
+
+def policy_path(experiment_file: str | os.PathLike[str], reference: str) -> Path:
+    """Where an experiment's ``healingPolicy`` file is: relative to the experiment file."""
+    ref = Path(reference)
+    return ref if ref.is_absolute() else Path(experiment_file).parent / ref
+
+
+def _check_closed_loop(
+    loaded: LoadedDocument, path: Path, env: Mapping[str, str] | None
+) -> list[Problem]:
+    doc = loaded.document
+    if not isinstance(doc, Experiment) or doc.spec.healing_policy is None:
+        return []
+    where = Problem(
+        file=str(path), line=loaded.line, column=1, path="spec.healingPolicy", message=""
+    )
+    target = policy_path(path, doc.spec.healing_policy)
+    if not target.is_file():
+        return [replace(where, message=f"healing policy file {str(target)!r} not found")]
+    documents, problems = _load_one_plain(target, env)
+    if problems:
+        return [
+            replace(
+                where,
+                message=f"healing policy {str(target)!r} is invalid ({len(problems)} problem(s))",
+            )
+        ]
+    policies = [d.document for d in documents if isinstance(d.document, HealingPolicy)]
+    if not policies:
+        return [replace(where, message=f"{str(target)!r} holds no HealingPolicy")]
+    wanted = doc.spec.expect.healed_by
+    names = sorted(b.name for p in policies for b in p.spec.playbooks)
+    if wanted is not None and wanted not in names:
+        return [
+            replace(
+                where,
+                path="spec.expect.healedBy",
+                message=f"no playbook {wanted!r} in {str(target)!r}; known: {', '.join(names)}",
+            )
+        ]
+    return []
+
+
+def _load_one_plain(
+    path: Path, env: Mapping[str, str] | None
+) -> tuple[list[LoadedDocument], list[Problem]]:
+    try:
+        raw = path.read_bytes()[: MAX_FILE_BYTES + 1]
+        if len(raw) > MAX_FILE_BYTES:
+            return [], [
+                Problem(
+                    file=str(path), line=0, column=0, path="", message="file is larger than 1 MiB"
+                )
+            ]
+        return load_text(_decode(raw, str(path)), str(path), env=env)
+    except (OSError, ExperimentInvalid) as exc:
+        return [], [Problem(file=str(path), line=0, column=0, path="", message=str(exc))]
 
 
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:

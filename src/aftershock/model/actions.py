@@ -18,7 +18,7 @@ from pydantic import Field
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
 from aftershock.model.probes import StatusSet
-from aftershock.model.secrets import Text
+from aftershock.model.secrets import HttpUrlText, Text
 from aftershock.model.targets import TargetKind
 from aftershock.model.units import Duration
 
@@ -62,7 +62,7 @@ class RemoveToxicParams(Spec):
 class HttpCallParams(Spec):
     """A webhook call."""
 
-    url: Text
+    url: HttpUrlText
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     headers: dict[str, Text] = Field(default_factory=dict)
     body: Text | None = None

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Final
 
-from aftershock.model.actions import ACTIONS
+from aftershock.model.actions import ACTIONS, ActionStep
 from aftershock.model.experiment import BudgetAbort, Experiment, ProbeAbort
 from aftershock.model.faults import FAULTS
 from aftershock.model.policy import HealingPolicy
@@ -110,21 +110,27 @@ def _check_policy(doc: HealingPolicy) -> Iterator[Finding]:
             path = (*where, "when", "unhealthy")
             yield path, _unknown("watched probe", book.when.unhealthy, spec.watch)
         for j, step in enumerate(book.steps):
-            at: Path = (*where, "steps", j)
-            kind, _ = ACTIONS[step.action]
-            if kind is not None:
-                if step.target is None:
-                    yield (*at, "action"), f"{step.action} needs a target"
-                elif step.target not in spec.targets:
-                    yield (*at, "target"), _unknown("target", step.target, spec.targets)
-                else:
-                    problem = _kind_mismatch(step.action, spec.targets[step.target], kind.prefix)
-                    if problem:
-                        yield (*at, "action"), problem
-            probe = getattr(step.params, "probe", None)
-            if step.action == "wait.healthy" and probe not in spec.watch:
-                path = (*at, "with", "probe")
-                yield path, _unknown("watched probe", str(probe), spec.watch)
+            yield from _check_step(doc, step, (*where, "steps", j))
+
+
+def _check_step(doc: HealingPolicy, step: ActionStep, at: Path) -> Iterator[Finding]:
+    spec = doc.spec
+    kind, _ = ACTIONS[step.action]
+    if kind is not None:
+        if step.target is None:
+            yield (*at, "action"), f"{step.action} needs a target"
+        elif step.target not in spec.targets:
+            yield (*at, "target"), _unknown("target", step.target, spec.targets)
+        else:
+            problem = _kind_mismatch(step.action, spec.targets[step.target], kind.prefix)
+            if problem:
+                yield (*at, "action"), problem
+    probe = getattr(step.params, "probe", None)
+    if step.action == "wait.healthy" and probe not in spec.watch:
+        yield (*at, "with", "probe"), _unknown("watched probe", str(probe), spec.watch)
+    within = getattr(step.params, "within", None)
+    if within is not None and within > step.timeout:
+        yield (*at, "with", "within"), "within is longer than the step's timeout"
 
 
 def _unknown(what: str, name: str, known: dict[str, object] | object) -> str:

@@ -51,15 +51,15 @@ class ProbeAbort(Spec):
 def _abort_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         if "budget" in value:
-            return "budget"
+            return "budget-abort"
         if "probe" in value:
-            return "probe"
+            return "probe-abort"
         return None
-    return "budget" if isinstance(value, BudgetAbort) else "probe"
+    return "budget-abort" if isinstance(value, BudgetAbort) else "probe-abort"
 
 
 AbortCondition = Annotated[
-    Annotated[BudgetAbort, Tag("budget")] | Annotated[ProbeAbort, Tag("probe")],
+    Annotated[BudgetAbort, Tag("budget-abort")] | Annotated[ProbeAbort, Tag("probe-abort")],
     Discriminator(
         _abort_tag,
         custom_error_type="abort_condition",

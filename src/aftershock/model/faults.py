@@ -30,7 +30,10 @@ class FaultStepBase(Spec):
     for_: Duration | None = Field(
         default=None,
         alias="for",
-        description="How long the fault stays; omitted = until the method ends.",
+        description=(
+            "How long the fault stays; omitted = until the method ends "
+            "(the latest at+for, or at, of all steps)."
+        ),
     )
 
     @property

@@ -11,7 +11,7 @@ from aftershock.model.actions import ActionStep
 from aftershock.model.base import Name, Spec
 from aftershock.model.common import Metadata
 from aftershock.model.probes import WatchSpec
-from aftershock.model.secrets import Text
+from aftershock.model.secrets import HttpUrlText, Text
 from aftershock.model.targets import TargetSpec
 from aftershock.model.units import Duration
 
@@ -71,7 +71,7 @@ class Playbook(Spec):
 class Webhook(Spec):
     """Where escalations are posted."""
 
-    url: Text
+    url: HttpUrlText
     headers: dict[str, Text] = Field(default_factory=dict)
     timeout: Duration = timedelta(seconds=5)
 

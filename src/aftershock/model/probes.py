@@ -8,8 +8,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from aftershock.model.base import Spec
-from aftershock.model.secrets import Text
+from aftershock.model.base import Name, Spec
+from aftershock.model.secrets import HttpUrlText, Text
 from aftershock.model.targets import HostPort, Regex
 from aftershock.model.units import Duration, DurationThreshold, NumberThreshold, RatioThreshold
 
@@ -69,20 +69,13 @@ StatusSet = Annotated[list[int], AfterValidator(_status_set)]
 class HttpProbe(Spec):
     """An HTTP request; success = expected status (and body match), within the timeout."""
 
-    url: Text = Field(description="http:// or https:// URL.")
+    url: HttpUrlText = Field(description="http:// or https:// URL.")
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     headers: dict[str, Text] = Field(default_factory=dict)
     body: Text | None = None
     timeout: Duration = timedelta(seconds=1)
     status: StatusSet | None = Field(default=None, description="Accepted codes; default 2xx/3xx.")
     expect_body: BodyMatch | None = None
-
-    @model_validator(mode="after")
-    def _http_url(self) -> Self:
-        if not str(self.url).startswith(("http://", "https://", "***")):
-            msg = "url must start with http:// or https://"
-            raise ValueError(msg)
-        return self
 
 
 class TcpProbe(Spec):
@@ -106,7 +99,7 @@ class CommandProbe(Spec):
 class PrometheusProbe(Spec):
     """An instant PromQL query whose value is compared with a threshold."""
 
-    url: Text = Field(description="Prometheus base URL, e.g. http://127.0.0.1:9090.")
+    url: HttpUrlText = Field(description="Prometheus base URL, e.g. http://127.0.0.1:9090.")
     query: str = Field(min_length=1)
     expect: NumberThreshold = Field(description="Comparison of the query's value, e.g. '< 0.05'.")
     headers: dict[str, Text] = Field(default_factory=dict)
@@ -146,7 +139,7 @@ class WatchSpec(ProbeSpec):
 
     unhealthy_after: int = Field(default=3, ge=1, le=1000, description="Consecutive failures.")
     healthy_after: int = Field(default=2, ge=1, le=1000, description="Consecutive successes.")
-    target: str | None = Field(default=None, description="The target this probe speaks for.")
+    target: Name | None = Field(default=None, description="The target this probe speaks for.")
 
 
 class Tolerance(Spec):

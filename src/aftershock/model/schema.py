@@ -81,7 +81,16 @@ def structural(node: Any) -> Any:
         return [structural(v) for v in node]
     if not isinstance(node, dict):
         return node
-    node = dict(node)
+    node = _fold_unions(dict(node))
+    out = _convert_keys(node)
+    if "properties" in out and "additionalProperties" in out:
+        del out["additionalProperties"]
+    if "type" not in out and not any(k.startswith("x-kubernetes") for k in out):
+        out.update(_ANY)
+    return out
+
+
+def _fold_unions(node: dict[str, Any]) -> dict[str, Any]:
     if "const" in node:
         node["enum"] = [node.pop("const")]
     for union in ("anyOf", "oneOf"):
@@ -94,6 +103,10 @@ def structural(node: Any) -> Any:
             node = {**base, **extra}
             if nullable:
                 node["nullable"] = True
+    return node
+
+
+def _convert_keys(node: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP and key != "additionalProperties":
@@ -112,10 +125,6 @@ def structural(node: Any) -> Any:
             out[key] = sorted(value)
         else:
             out[key] = value
-    if "properties" in out and "additionalProperties" in out:
-        del out["additionalProperties"]
-    if "type" not in out and not any(k.startswith("x-kubernetes") for k in out):
-        out.update(_ANY)
     return out
 
 

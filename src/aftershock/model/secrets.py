@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
-__all__ = ["REDACTED", "Secret", "Text", "reveal"]
+__all__ = ["REDACTED", "HttpUrlText", "Secret", "Text", "reveal"]
 
 REDACTED: Final = "***"
 
@@ -69,3 +69,22 @@ Text = Annotated[
     WithJsonSchema({"type": "string"}),
 ]
 """A string field that may hold a secret; serializes secrets as ``***``."""
+
+
+def _check_http_url(value: str | Secret) -> str | Secret:
+    text = reveal(value)
+    scheme, sep, rest = text.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest or rest.startswith("/"):
+        msg = "expected an http:// or https:// URL with a host"
+        raise ValueError(msg)
+    return value
+
+
+HttpUrlText = Annotated[
+    str | Secret,
+    BeforeValidator(_accept_text),
+    AfterValidator(_check_http_url),
+    PlainSerializer(_serialize_text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^https?://"}),
+]
+"""An http(s) URL that may hold a secret (checked on the real value, shown as ``***``)."""
