@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from aftershock.errors import ExperimentInvalid, Problem
 from aftershock.loading.problems import format_path, translate
-from aftershock.loading.yamltree import Located, TreeError, compose_documents
+from aftershock.loading.yamltree import Located, compose_documents
 from aftershock.model import DOCUMENT_ADAPTER, Experiment, HealingPolicy, check_document
 from aftershock.settings import Allowlist
 
@@ -106,22 +106,21 @@ def load_text(
 ) -> tuple[list[LoadedDocument], list[Problem]]:
     """Load every document of ``text``; return the valid ones and every problem."""
     environ = os.environ if env is None else env
-    try:
-        located_docs = compose_documents(text, environ)
-    except TreeError as exc:
-        return [], [
+    located_docs, error = compose_documents(text, environ)
+    problems: list[Problem] = []
+    if error is not None:
+        problems.append(
             Problem(
                 file=source,
-                line=exc.line,
-                column=exc.column,
-                path=format_path(exc.path),
-                message=exc.message,
+                line=error.line,
+                column=error.column,
+                path=format_path(error.path),
+                message=error.message,
             )
-        ]
-    if not located_docs:
+        )
+    elif not located_docs:
         return [], [Problem(file=source, line=1, column=1, path="", message="no documents in file")]
     documents: list[LoadedDocument] = []
-    problems: list[Problem] = []
     for located in located_docs:
         document, found = _validate(located, source, allowlist)
         problems.extend(found)

@@ -141,13 +141,18 @@ class _Builder:
         return value
 
 
-def compose_documents(text: str, env: Mapping[str, str]) -> list[Located]:
-    """Every non-empty document of ``text``; raise ``TreeError`` on a syntax error."""
+def compose_documents(text: str, env: Mapping[str, str]) -> tuple[list[Located], TreeError | None]:
+    """Every non-empty document of ``text`` up to the first syntax error, and that error.
+
+    Documents before a broken one are still returned, so their problems are
+    reported together with the syntax error.
+    """
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:
-        raise _reader_error(exc, text) from None
+        return [], _reader_error(exc, text)
     documents: list[Located] = []
+    error: TreeError | None = None
     builder = _Builder(env)
     try:
         while loader.check_node():
@@ -157,19 +162,25 @@ def compose_documents(text: str, env: Mapping[str, str]) -> list[Located]:
             located = Located(data=None, line=node.start_mark.line + 1)
             located.data = builder.build(node, located, (), 0)
             documents.append(located)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise TreeError(f"YAML syntax error: {exc.problem or exc}", line, column) from None
-    except yaml.reader.ReaderError as exc:
-        raise _reader_error(exc, text) from None
-    except yaml.YAMLError as exc:
-        raise TreeError(f"YAML error: {exc}", 0, 0) from None
-    except RecursionError:
-        raise TreeError(f"nesting deeper than {MAX_DEPTH} levels", 0, 0) from None
+    except (TreeError, yaml.YAMLError, RecursionError) as exc:
+        error = _as_tree_error(exc, text)
     finally:
         loader.dispose()
-    return documents
+    return documents, error
+
+
+def _as_tree_error(exc: BaseException, text: str) -> TreeError:
+    if isinstance(exc, TreeError):
+        return exc
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        return TreeError(f"YAML syntax error: {exc.problem or exc}", line, column)
+    if isinstance(exc, yaml.reader.ReaderError):
+        return _reader_error(exc, text)
+    if isinstance(exc, RecursionError):
+        return TreeError(f"nesting deeper than {MAX_DEPTH} levels", 0, 0)
+    return TreeError(f"YAML error: {exc}", 0, 0)
 
 
 def _reader_error(exc: yaml.reader.ReaderError, text: str) -> TreeError:

@@ -1,0 +1,1 @@
+"""Adapters, not SDKs: each module wraps one backend behind the ports in aftershock.ports; the SDK of a backend is imported only in its own module; errors are translated into aftershock.errors at this edge."""  # noqa: E501

@@ -1,0 +1,422 @@
+"""Process driver: local processes that aftershock starts and supervises itself.
+
+A process target is an argv list (never a shell). The driver starts it in its
+own session, so signals aimed at it (and at its process group) never reach
+aftershock, and waits until its ``ready`` address accepts connections.
+
+Every signal is guarded against pid reuse: the handle records the pid *and* the
+kernel start time of the process (``/proc/<pid>/stat`` field 22); a pid whose
+start time no longer matches belongs to someone else and is never signalled.
+
+Faults: ``process.kill`` (a signal, SIGKILL by default), ``process.stop``
+(SIGSTOP, reverted by SIGCONT) and ``process.restart`` (SIGTERM, grace,
+SIGKILL, start again). Actions: ``process.start``, ``process.restart`` and
+``process.resume``.
+
+Reverting from the journal alone (``aftershock recover`` in a fresh process,
+after the aftershock that supervised the target died): a stopped process is
+resumed with SIGCONT if its start time still matches. A killed or restarted
+process cannot be started again from there: starting it needs the environment
+(possibly secret) that only the supervisor held, and a process started by
+``recover`` would die with it. Such a revert succeeds with nothing left to undo;
+bringing the service back is the healer's or the operator's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Final, Literal
+
+from aftershock.errors import (
+    DriverError,
+    DriverUnavailable,
+    FaultInjectionFailed,
+    RevertFailed,
+    TargetNotFound,
+)
+from aftershock.model.params import GraceParams, SignalParams
+from aftershock.model.secrets import reveal
+from aftershock.model.targets import ProcessTarget, TargetKind
+from aftershock.ports import ActionRequest, FaultRequest, Handle
+
+__all__ = ["ProcStat", "ProcessDriver", "ProcessStatus", "read_stat"]
+
+ProcessStatus = Literal["running", "stopped", "exited"]
+"""What ``ProcessDriver.status`` reports."""
+
+_FAULTS: Final = frozenset({"process.kill", "process.stop", "process.restart"})
+_DEFAULT_GRACE: Final = 10.0
+_SHUTDOWN_GRACE: Final = 5.0  # on exit: a supervised process gets this long after SIGTERM
+_SETTLE: Final = 5.0  # how long a signal may take to show in /proc or in the exit status
+_POLL: Final = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class ProcStat:
+    """The fields of ``/proc/<pid>/stat`` the driver needs."""
+
+    state: str
+    """R, S, D, T (stopped), t, Z (zombie), X, ..."""
+    pgrp: int
+    starttime: int
+    """Clock ticks after boot: with the pid, it names one process for good."""
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """The state, process group and start time of ``pid``, or ``None`` if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    # comm (field 2) may itself hold spaces and ")": the fields resume after the last ")".
+    rest = text[text.rfind(")") + 2 :].split()
+    return ProcStat(state=rest[0], pgrp=int(rest[2]), starttime=int(rest[19]))
+
+
+@dataclass(slots=True)
+class _Supervised:
+    target: ProcessTarget
+    proc: asyncio.subprocess.Process | None = None
+    starttime: int = 0
+    starts: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+
+def _send(
+    pid: int, starttime: int, sig: signal.Signals, name: str, error: type[DriverError]
+) -> bool:
+    """Signal ``pid`` (its whole group when it leads one) if it is still that process.
+
+    Returns False when the process is gone, a zombie, or the pid was reused.
+    Signalling the group reaches worker children too; a pid that leads a group
+    cannot be reused while the group lives, so the start-time check covers it.
+    """
+    stat = read_stat(pid)
+    if stat is None or stat.starttime != starttime or stat.state in {"Z", "X"}:
+        return False
+    try:
+        (os.killpg if stat.pgrp == pid else os.kill)(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError as exc:
+        raise error(f"not allowed to send {sig.name} to process {pid}", target=name) from exc
+    return True
+
+
+async def _until(predicate: Callable[[], bool], seconds: float) -> bool:
+    """Poll ``predicate()`` until true or ``seconds`` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not predicate():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(_POLL)
+    return True
+
+
+class ProcessDriver:
+    """Starts, supervises, breaks and heals local processes (FaultDriver + ActionDriver)."""
+
+    kind = TargetKind.PROCESS
+
+    def __init__(
+        self,
+        targets: Mapping[str, ProcessTarget] | None = None,
+        *,
+        log_dir: Path | None = None,
+        ready_timeout: float = 10.0,
+    ) -> None:
+        self._targets = dict(targets or {})
+        self._log_dir = log_dir
+        self._ready_timeout = ready_timeout
+        self._procs: dict[str, _Supervised] = {}
+
+    # ------------------------------------------------------------- supervision
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Start every configured target; on exit terminate (then kill) all of them."""
+        stack.push_async_callback(self.aclose)
+        for name, target in self._targets.items():
+            await self.ensure_started(name, target)
+
+    async def aclose(self) -> None:
+        """Terminate every supervised process: SIGTERM, a grace period, then SIGKILL."""
+        supervised = list(self._procs.values())
+        await asyncio.gather(*(self._terminate(sup, _SHUTDOWN_GRACE) for sup in supervised))
+
+    async def ensure_started(self, name: str, target: ProcessTarget | None = None) -> int:
+        """Start ``name`` unless it is running; wait until it is ready; return its pid."""
+        sup = self._supervised(name, target)
+        async with sup.lock:
+            if not sup.running:
+                await self._spawn(name, sup)
+            assert sup.proc is not None
+            return sup.proc.pid
+
+    def status(self, name: str) -> ProcessStatus:
+        """``running``, ``stopped`` (SIGSTOP) or ``exited`` (also: never started)."""
+        pid = self.pid(name)
+        state = None if pid is None else _state(pid)
+        if state is None or state in {"Z", "X"}:
+            return "exited"
+        return "stopped" if state in {"T", "t"} else "running"
+
+    def pid(self, name: str) -> int | None:
+        """The pid of the running process ``name``, if any."""
+        sup = self._procs.get(name)
+        return None if sup is None else sup.pid
+
+    def restarts(self, name: str) -> int:
+        """How many times ``name`` was started again after its first start."""
+        sup = self._procs.get(name)
+        return max(sup.starts - 1, 0) if sup is not None else 0
+
+    # ------------------------------------------------------------------ faults
+    async def prepare(self, request: FaultRequest) -> Handle:
+        """Start the target if it never was, and record pid, start time and how to undo."""
+        name = request.target_name
+        body = request.target.body
+        if not isinstance(body, ProcessTarget):
+            raise FaultInjectionFailed("not a process target", target=name)
+        if request.fault not in _FAULTS:
+            raise FaultInjectionFailed(f"unknown fault {request.fault!r}", target=name)
+        sup = self._supervised(name, body)
+        if sup.proc is None:
+            await self.ensure_started(name, body)
+        assert sup.proc is not None
+        if not sup.running and request.fault != "process.restart":
+            msg = f"is not running (exited with code {sup.proc.returncode})"
+            raise FaultInjectionFailed(msg, target=name)
+        params = request.params
+        sig = {"process.stop": "SIGSTOP", "process.restart": "SIGTERM"}.get(request.fault)
+        if sig is None:
+            sig = params.signal if isinstance(params, SignalParams) else "SIGKILL"
+        grace = params.grace.total_seconds() if isinstance(params, GraceParams) else None
+        undo = {"pid": sup.proc.pid, "starttime": sup.starttime, "signal": sig, "grace": grace}
+        # env names only: the values may be secrets, and handles go to the journal
+        undo |= {"command": list(body.command), "cwd": body.cwd, "env_keys": sorted(body.env)}
+        return Handle(
+            run_id=request.run_id,
+            step=request.step,
+            kind=self.kind,
+            fault=request.fault,
+            target=name,
+            resources=(f"pid:{sup.proc.pid}",),
+            undo=undo,
+        )
+
+    async def inject(self, handle: Handle) -> Handle:
+        """Send the signal; for a restart, start the process again and record the new pid."""
+        pid, starttime, sig = _undo_fields(handle, FaultInjectionFailed)
+        name = handle.target
+        if handle.fault == "process.restart":
+            sup = self._procs.get(name)
+            if sup is None:
+                raise FaultInjectionFailed("is not supervised by this aftershock", target=name)
+            grace = handle.undo.get("grace")
+            new_pid = await self._restart(name, sup, None if grace is None else float(grace))
+            return handle.with_undo(new_pid=new_pid, new_starttime=sup.starttime)
+        if not _send(pid, starttime, sig, name, FaultInjectionFailed):
+            raise FaultInjectionFailed(f"process {pid} is gone; nothing to {sig.name}", target=name)
+        if handle.fault == "process.stop":
+            if not await _until(lambda: _state(pid) in {"T", "t", None}, _SETTLE):
+                raise FaultInjectionFailed(f"process {pid} did not stop", target=name)
+        elif sig is signal.SIGKILL and (sup := self._procs.get(name)) and sup.pid == pid:
+            assert sup.proc is not None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_SETTLE):
+                    await sup.proc.wait()
+        return handle
+
+    async def revert(self, handle: Handle) -> None:
+        """Undo the fault; already undone, or the process gone, is success.
+
+        stop → SIGCONT if the recorded process still exists; kill/restart → start
+        the process again if this driver supervises it and it is not running
+        (from the journal alone there is nothing to start: see the module doc).
+        """
+        pid, starttime, _ = _undo_fields(handle, RevertFailed)
+        name = handle.target
+        if handle.fault == "process.stop":
+            if _send(pid, starttime, signal.SIGCONT, name, RevertFailed) and not await _until(
+                lambda: _state(pid) not in {"T", "t"}, _SETTLE
+            ):
+                raise RevertFailed(f"process {pid} did not resume after SIGCONT", target=name)
+            return
+        sup = self._procs.get(name)
+        if sup is None or sup.running:
+            return
+        try:
+            await self.ensure_started(name)
+        except DriverError as exc:
+            raise RevertFailed(f"cannot start it again: {exc}", target=name) from exc
+
+    # ----------------------------------------------------------------- actions
+    async def act(self, request: ActionRequest) -> list[str]:
+        """``process.start`` / ``.restart`` / ``.resume``; returns the pids acted on.
+
+        With ``dry_run`` nothing is touched; the result names what would be.
+        """
+        name = request.target_name
+        body = request.target.body
+        if not isinstance(body, ProcessTarget):
+            raise FaultInjectionFailed("not a process target", target=name)
+        if request.action not in {"process.start", "process.restart", "process.resume"}:
+            raise FaultInjectionFailed(f"unknown action {request.action!r}", target=name)
+        sup = self._supervised(name, body)
+        if request.dry_run:
+            return [f"pid:{sup.pid}" if sup.pid is not None else f"process:{name}"]
+        if request.action == "process.start":
+            return [f"pid:{await self.ensure_started(name, body)}"]
+        if request.action == "process.restart":
+            params = request.params
+            grace = params.grace.total_seconds() if isinstance(params, GraceParams) else None
+            return [f"pid:{await self._restart(name, sup, grace)}"]
+        pid = sup.pid
+        if pid is None:
+            raise TargetNotFound("is not running; nothing to resume", target=name)
+        if _state(pid) in {"T", "t"}:
+            _send(pid, sup.starttime, signal.SIGCONT, name, FaultInjectionFailed)
+            await _until(lambda: _state(pid) not in {"T", "t"}, _SETTLE)
+        return [f"pid:{pid}"]
+
+    # --------------------------------------------------------------- internals
+    def _supervised(self, name: str, target: ProcessTarget | None) -> _Supervised:
+        sup = self._procs.get(name)
+        if sup is None:
+            spec = target or self._targets.get(name)
+            if spec is None:
+                raise TargetNotFound("no such process target", target=name)
+            sup = self._procs[name] = _Supervised(target=spec)
+        return sup
+
+    def _log_path(self, name: str) -> Path | None:
+        return None if self._log_dir is None else self._log_dir / f"{name}.log"
+
+    async def _spawn(self, name: str, sup: _Supervised) -> None:
+        """Start the process (the caller holds ``sup.lock``) and wait until it is ready."""
+        argv = sup.target.command
+        env = {**os.environ, **{k: reveal(v) for k, v in sup.target.env.items()}}
+        log_path = self._log_path(name)
+        log: BinaryIO | None = None
+        try:
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = log_path.open("ab")
+                stamp = datetime.now(UTC).isoformat(timespec="seconds")
+                log.write(f"--- aftershock: start {sup.starts + 1} at {stamp}\n".encode())
+                log.flush()
+            sink: int | BinaryIO = asyncio.subprocess.DEVNULL if log is None else log
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=sup.target.cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=sink,
+                stderr=asyncio.subprocess.DEVNULL if log is None else asyncio.subprocess.STDOUT,
+                start_new_session=True,  # its own group: our signals target it, not us
+            )
+        except OSError as exc:
+            msg = f"cannot start {shlex.join(argv)}: {exc.strerror or exc}"
+            raise FaultInjectionFailed(msg, target=name) from exc
+        finally:
+            if log is not None:
+                log.close()  # the child holds its own copy of the descriptor
+        stat = read_stat(proc.pid)
+        sup.proc, sup.starttime = proc, stat.starttime if stat is not None else 0
+        sup.starts += 1
+        if sup.target.ready is not None:
+            await self._wait_ready(name, sup, sup.target.ready)
+
+    async def _restart(self, name: str, sup: _Supervised, grace: float | None) -> int:
+        async with sup.lock:
+            await self._terminate(sup, _DEFAULT_GRACE if grace is None else grace)
+            await self._spawn(name, sup)
+        assert sup.proc is not None
+        return sup.proc.pid
+
+    async def _wait_ready(self, name: str, sup: _Supervised, ready: str) -> None:
+        assert sup.proc is not None
+        host, _, port = ready.rpartition(":")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ready_timeout
+        while sup.proc.returncode is None:
+            try:
+                async with asyncio.timeout(max(min(1.0, deadline - loop.time()), 0.05)):
+                    _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            except (OSError, TimeoutError):
+                if loop.time() >= deadline:
+                    await self._terminate(sup, 1.0)  # a half-started process helps no one
+                    msg = f"{ready} refused connections for {self._ready_timeout:g}s"
+                    raise DriverUnavailable(msg + self._log_tail(name), target=name) from None
+                await asyncio.sleep(0.05)
+            else:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                return
+        code = sup.proc.returncode
+        msg = f"exited with code {code} before {ready} accepted connections"
+        raise FaultInjectionFailed(msg + self._log_tail(name), target=name)
+
+    def _log_tail(self, name: str, lines: int = 5) -> str:
+        path = self._log_path(name)
+        if path is None:
+            return " (no log: log_dir not set)"
+        try:
+            text = path.read_bytes()[-4096:].decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        tail = [line.strip()[:200] for line in text.splitlines() if line.strip()][-lines:]
+        # One line, so the error reads well in logs and reports; the full log is at path.
+        return f"; {path}: " + " | ".join(tail) if tail else f"; {path} is empty"
+
+    async def _terminate(self, sup: _Supervised, grace: float) -> None:
+        """SIGTERM (and SIGCONT, so a stopped process can act on it), then SIGKILL."""
+        proc = sup.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(DriverError):
+            _send(proc.pid, sup.starttime, signal.SIGTERM, "", DriverError)
+            _send(proc.pid, sup.starttime, signal.SIGCONT, "", DriverError)
+        try:
+            async with asyncio.timeout(grace):
+                await proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(DriverError):
+                _send(proc.pid, sup.starttime, signal.SIGKILL, "", DriverError)
+            await proc.wait()
+
+
+def _state(pid: int) -> str | None:
+    stat = read_stat(pid)
+    return None if stat is None else stat.state
+
+
+def _undo_fields(handle: Handle, error: type[DriverError]) -> tuple[int, int, signal.Signals]:
+    try:
+        pid = int(handle.undo["pid"])
+        starttime = int(handle.undo["starttime"])
+        sig = signal.Signals[str(handle.undo.get("signal") or "SIGKILL")]
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"handle of {handle.fault} lacks a valid pid/starttime/signal: {exc}"
+        raise error(msg, target=handle.target) from exc
+    if handle.fault not in _FAULTS:
+        raise error(f"unknown fault {handle.fault!r}", target=handle.target)
+    return pid, starttime, sig

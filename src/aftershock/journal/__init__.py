@@ -1,0 +1,33 @@
+"""The crash-safe record of every fault: written before a fault is applied, read by `aftershock recover`.
+
+Rule: one JSON-lines file per run; every record is flushed and fsync'd before
+the call that writes it returns, and readers tolerate a torn or garbled line.
+"""  # noqa: E501
+
+from aftershock.journal.faults import FAULT_EVENTS, FaultJournal, fault_key
+from aftershock.journal.reading import (
+    JournalProblem,
+    JournalRecord,
+    JournalScan,
+    Outstanding,
+    RunSummary,
+    outstanding,
+    read_journal,
+    runs,
+    scan_journal,
+)
+
+__all__ = [
+    "FAULT_EVENTS",
+    "FaultJournal",
+    "JournalProblem",
+    "JournalRecord",
+    "JournalScan",
+    "Outstanding",
+    "RunSummary",
+    "fault_key",
+    "outstanding",
+    "read_journal",
+    "runs",
+    "scan_journal",
+]
