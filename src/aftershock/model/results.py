@@ -122,3 +122,4 @@ class RunResult(_Record):
     recover_within: float | None = None
     healing: HealingResult | None = None
     aborted_by: str | None = None
+    notes: list[str] = Field(default_factory=list)
