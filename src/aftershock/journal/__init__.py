@@ -5,6 +5,14 @@ the call that writes it returns, and readers tolerate a torn or garbled line.
 """  # noqa: E501
 
 from aftershock.journal.faults import FAULT_EVENTS, FaultJournal, fault_key
+from aftershock.journal.ledger import (
+    LEDGER_FILE,
+    LEDGER_SCHEMA_VERSION,
+    Ledger,
+    LedgerRun,
+    LedgerSpend,
+    WeekRow,
+)
 from aftershock.journal.reading import (
     JournalProblem,
     JournalRecord,
@@ -19,12 +27,18 @@ from aftershock.journal.reading import (
 
 __all__ = [
     "FAULT_EVENTS",
+    "LEDGER_FILE",
+    "LEDGER_SCHEMA_VERSION",
     "FaultJournal",
     "JournalProblem",
     "JournalRecord",
     "JournalScan",
+    "Ledger",
+    "LedgerRun",
+    "LedgerSpend",
     "Outstanding",
     "RunSummary",
+    "WeekRow",
     "fault_key",
     "outstanding",
     "read_journal",
