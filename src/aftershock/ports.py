@@ -41,6 +41,7 @@ __all__ = [
     "Handle",
     "Probe",
     "ProbeResult",
+    "RunJournal",
 ]
 
 JSON = Any
@@ -200,6 +201,31 @@ class Event:
     at: datetime
     run_id: str = ""
     fields: Mapping[str, JSON] = field(default_factory=dict)
+
+
+@runtime_checkable
+class RunJournal(Protocol):
+    """The crash-safe record of a run; every call is durable when it returns."""
+
+    def intent(self, handle: Handle, deadline: datetime) -> int:
+        """Record that a fault is about to be applied (before touching anything)."""
+        ...
+
+    def applied(self, handle: Handle) -> int:
+        """Record that the fault is in effect."""
+        ...
+
+    def reverted(self, handle: Handle) -> int:
+        """Record that the fault was undone."""
+        ...
+
+    def revert_failed(self, handle: Handle, error: str) -> int:
+        """Record that undoing failed; ``aftershock recover`` will retry."""
+        ...
+
+    def note(self, kind: str, **fields: JSON) -> int:
+        """Record anything else about the run (phases, samples, verdict)."""
+        ...
 
 
 @runtime_checkable

@@ -18,7 +18,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     clean["AFTERSHOCK_HOME"] = clean.get("AFTERSHOCK_HOME", "/nonexistent-aftershock-home")
     return subprocess.run(
         [sys.executable, "-m", "aftershock", *args],
-        capture_output=True, text=True, timeout=60, env={**clean, **(env or {})}, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **(env or {})},
+        check=False,
     )
 
 
@@ -39,7 +43,9 @@ def test_a_broken_copy_exits_2_and_locates_every_error(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES, broken)
     victim = broken / "toxiproxy-latency.yaml"
     text = victim.read_text()
-    text = text.replace("latency: 300ms", "latency: 300", 1).replace("kind: Experiment", "kind: Experimnt", 1)
+    text = text.replace("latency: 300ms", "latency: 300", 1).replace(
+        "kind: Experiment", "kind: Experimnt", 1
+    )
     victim.write_text(text + "\n---\nfoo: [unclosed\n")
     result = run("validate", str(broken))
     assert result.returncode == 2
@@ -58,7 +64,9 @@ def test_a_broken_copy_exits_2_and_locates_every_error(tmp_path: Path) -> None:
 
 def test_json_output_is_machine_readable(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: aftershock.dev/v1alpha1\nkind: Experiment\nmetadata: {name: a}\nspec: {method: []}\n")
+    bad.write_text(
+        "apiVersion: aftershock.dev/v1alpha1\nkind: Experiment\nmetadata: {name: a}\nspec: {method: []}\n"
+    )
     result = run("validate", "-o", "json", str(bad))
     assert result.returncode == 2
     report = json.loads(result.stdout)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from aftershock import __version__
+from aftershock.cli import run as run_cmds
 from aftershock.cli import validate as validate_cmds
 from aftershock.cli.proxy import proxy
 from aftershock.errors import AftershockError
@@ -46,6 +47,11 @@ def _root(
 app.command()(validate_cmds.validate)
 app.command()(validate_cmds.schema)
 app.command()(proxy)
+app.command()(run_cmds.run)
+app.command()(run_cmds.recover)
+app.command()(run_cmds.report)
+app.command()(run_cmds.history)
+app.command()(run_cmds.lever)
 
 
 def main() -> None:

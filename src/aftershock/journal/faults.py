@@ -109,7 +109,7 @@ class FaultJournal:
 
     def note(self, kind: str, **fields: Any) -> int:
         """Record anything else about the run (``run.started``, ``abort``, ...)."""
-        if not kind or kind.startswith("fault."):
+        if not kind or kind in FAULT_EVENTS:
             msg = f"note kind {kind!r} is reserved or empty; fault records have their own methods"
             raise ValueError(msg)
         if clash := sorted(_RESERVED & fields.keys()):

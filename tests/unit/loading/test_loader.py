@@ -51,7 +51,11 @@ def test_missing_secret_is_located() -> None:
     _, problems = load_text(GOOD, "good.yaml", env={})
     assert len(problems) == 1
     p = problems[0]
-    assert (p.file, p.line, p.path) == ("good.yaml", 11, "spec.probes.web.http.headers.Authorization")
+    assert (p.file, p.line, p.path) == (
+        "good.yaml",
+        11,
+        "spec.probes.web.http.headers.Authorization",
+    )
     assert "TOKEN" in p.message
 
 
@@ -73,8 +77,12 @@ def test_every_problem_of_a_file_is_reported_with_its_location() -> None:
 
 
 def test_several_documents_in_one_file_and_duplicate_keys() -> None:
-    text = GOOD + "---\n" + GOOD.replace("name: latency", "name: other").replace(
-        "  probes:", "  probes: {}\n  probes:"
+    text = (
+        GOOD
+        + "---\n"
+        + GOOD.replace("name: latency", "name: other").replace(
+            "  probes:", "  probes: {}\n  probes:"
+        )
     )
     docs, problems = load_text(text, "multi.yaml", env={"TOKEN": "x"})
     assert [d.name for d in docs] == ["latency"]

@@ -19,12 +19,23 @@ def experiment(**spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "targets": {"db": {"toxiproxy": {"api": "http://127.0.0.1:8474", "proxy": "pg"}}},
         "probes": {"web": {"http": {"url": "http://127.0.0.1:8080/health"}}},
-        "method": [{"name": "slow", "fault": "toxiproxy.latency", "target": "db",
-                    "with": {"latency": "300ms"}, "for": "10s"}],
+        "method": [
+            {
+                "name": "slow",
+                "fault": "toxiproxy.latency",
+                "target": "db",
+                "with": {"latency": "300ms"},
+                "for": "10s",
+            }
+        ],
     }
     base.update(spec)
-    return {"apiVersion": "aftershock.dev/v1alpha1", "kind": "Experiment",
-            "metadata": {"name": "x"}, "spec": base}
+    return {
+        "apiVersion": "aftershock.dev/v1alpha1",
+        "kind": "Experiment",
+        "metadata": {"name": "x"},
+        "spec": base,
+    }
 
 
 def test_a_minimal_experiment_validates_and_is_frozen() -> None:
@@ -57,8 +68,10 @@ def test_fault_on_a_target_of_another_kind_is_reported_at_the_fault() -> None:
     )
     findings = check_document(doc)
     assert findings == [
-        (("spec", "method", 0, "fault"),
-         "docker.pause acts on docker targets, but this target is a toxiproxy target")
+        (
+            ("spec", "method", 0, "fault"),
+            "docker.pause acts on docker targets, but this target is a toxiproxy target",
+        )
     ]
 
 
@@ -81,8 +94,7 @@ def test_unknown_references_are_all_found() -> None:
 def test_target_needs_exactly_one_kind() -> None:
     with pytest.raises(ValidationError, match="exactly one of"):
         DOCUMENT_ADAPTER.validate_python(
-            experiment(targets={"t": {"docker": {"names": ["a"]},
-                                      "process": {"command": ["x"]}}})
+            experiment(targets={"t": {"docker": {"names": ["a"]}, "process": {"command": ["x"]}}})
         )
 
 
@@ -104,19 +116,28 @@ def test_secret_text_is_redacted_when_dumped() -> None:
 
 
 def test_healing_policy_checks_step_targets_and_probes() -> None:
-    doc = DOCUMENT_ADAPTER.validate_python({
-        "apiVersion": "aftershock.dev/v1alpha1", "kind": "HealingPolicy",
-        "metadata": {"name": "h"},
-        "spec": {
-            "targets": {"api": {"process": {"command": ["sleep", "100"]}}},
-            "watch": {"web": {"tcp": {"address": "127.0.0.1:8080"}}},
-            "playbooks": [{"name": "fix", "when": {"unhealthy": "web"}, "steps": [
-                {"action": "docker.restart", "target": "api"},
-                {"action": "process.restart"},
-                {"action": "wait.healthy", "with": {"probe": "other"}},
-            ]}],
-        },
-    })
+    doc = DOCUMENT_ADAPTER.validate_python(
+        {
+            "apiVersion": "aftershock.dev/v1alpha1",
+            "kind": "HealingPolicy",
+            "metadata": {"name": "h"},
+            "spec": {
+                "targets": {"api": {"process": {"command": ["sleep", "100"]}}},
+                "watch": {"web": {"tcp": {"address": "127.0.0.1:8080"}}},
+                "playbooks": [
+                    {
+                        "name": "fix",
+                        "when": {"unhealthy": "web"},
+                        "steps": [
+                            {"action": "docker.restart", "target": "api"},
+                            {"action": "process.restart"},
+                            {"action": "wait.healthy", "with": {"probe": "other"}},
+                        ],
+                    }
+                ],
+            },
+        }
+    )
     assert isinstance(doc, HealingPolicy)
     paths = [p for p, _ in check_document(doc)]
     assert paths == [

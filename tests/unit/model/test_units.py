@@ -13,7 +13,9 @@ def test_durations_parse_with_units(text: str, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("bad", [5, 2.5, "5", "5 s", "5sec", "-1s", "", "s", True, None, "99999999w"])
+@pytest.mark.parametrize(
+    "bad", [5, 2.5, "5", "5 s", "5sec", "-1s", "", "s", True, None, "99999999w"]
+)
 def test_durations_without_units_or_garbage_are_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(bad)

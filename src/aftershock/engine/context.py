@@ -1,0 +1,58 @@
+"""What a run is given: the experiment, its collaborators, and its options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aftershock.model.experiment import Experiment
+from aftershock.model.results import HealingResult
+from aftershock.model.targets import TargetKind
+from aftershock.ports import Clock, Event, EventSink, FaultDriver, Probe, RunJournal
+
+__all__ = ["HealingObserver", "NullSink", "RunContext"]
+
+
+class NullSink:
+    """An event sink that drops everything."""
+
+    def emit(self, event: Event) -> None:
+        """Drop the event."""
+
+
+class HealingObserver(Protocol):
+    """Reports what a healer did during the run (in-process policy or an audit log)."""
+
+    def healing_result(self, since: float, expected: str | None) -> HealingResult:
+        """Whether ``expected`` fired after ``since`` (monotonic), and how fast."""
+        ...
+
+
+@dataclass(kw_only=True)
+class RunContext:
+    """Everything one run needs; ``runtime.py`` builds it, tests build it with fakes."""
+
+    experiment: Experiment
+    run_id: str
+    drivers: Mapping[TargetKind, FaultDriver]
+    probes: Mapping[str, Probe]
+    journal: RunJournal
+    clock: Clock
+    events: EventSink = field(default_factory=NullSink)
+    seed: int | None = None
+    dry_run: bool = False
+    forced: bool = False
+    kill_switch: Callable[[], bool] = lambda: False
+    """Polled during the method; True aborts the run (the lever is engaged)."""
+    remaining_budget: Mapping[str, float] = field(default_factory=dict)
+    """Budget remaining per SLO before the run (from the ledger), for the report."""
+    healing: HealingObserver | None = None
+    abort_poll: float = 0.1
+    """How often abort conditions are evaluated, in seconds."""
+    recovery_confirm: int = 3
+    """Consecutive good samples that confirm recovery."""
+    recovery_cap: float = 60.0
+    """How long to wait for recovery when the experiment sets no recoverWithin."""
+    revert_grace: float = 30.0
+    """Added to a fault's duration to give its journal deadline."""
