@@ -173,6 +173,7 @@ async def run_experiment(
             if not dry_run:
                 for driver in drivers.values():
                     await driver.start(stack)
+                await _provision(drivers, experiment.spec.targets)
             if probes is None:
                 probes = {name: build_probe(spec) for name, spec in experiment.spec.probes.items()}
                 for probe in probes.values():
@@ -201,6 +202,14 @@ async def run_experiment(
     if not dry_run:
         ledger.record_run(result, journal_path=str(journal.path))
     return RunOutcome(result, journal.path)
+
+
+async def _provision(drivers: Mapping[TargetKind, Any], targets: Mapping[str, TargetSpec]) -> None:
+    toxiproxy = drivers.get(TargetKind.TOXIPROXY)
+    if isinstance(toxiproxy, ToxiproxyDriver):
+        for name, target in targets.items():
+            if target.kind is TargetKind.TOXIPROXY:
+                await toxiproxy.provision(name, target)
 
 
 class _NullSink:

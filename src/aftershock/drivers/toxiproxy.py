@@ -205,6 +205,24 @@ class ToxiproxyDriver:
             raise TargetRefused(msg)
         return body
 
+    async def provision(self, target_name: str, target: TargetSpec) -> None:
+        """Make sure a proxy declared with listen/upstream exists for the whole run.
+
+        Probes often go through the proxy, so it must be there before the first
+        fault; a proxy created here is deleted when the driver's stack closes.
+        """
+        body = self._checked(target_name, target)
+        if body.upstream is None:
+            return
+        api = await self.resolve_api(body.api)
+        client = self._client(api)
+        undo = {"listen": body.listen, "upstream": body.upstream}
+        with _translated(target_name, api, FaultInjectionFailed):
+            created = await self._ensure_proxy(client, body.proxy, undo)
+        if created:
+            proxy = body.proxy
+            self._stack.push_async_callback(_ignore_missing, lambda: client.delete_proxy(proxy))
+
     # ------------------------------------------------------------ faults
 
     async def prepare(self, request: FaultRequest) -> Handle:
