@@ -241,7 +241,10 @@ def history(
             secs(row.recovery_median),
             secs(row.recovery_max),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped output: never squeeze names into ellipses
+    console.print(table)
 
 
 def recover() -> None:

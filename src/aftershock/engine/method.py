@@ -185,7 +185,7 @@ class MethodExecutor:
         # Written at injection (end_t null) and again at revert; readers keep the latest.
         record = self.book.records[step]
         self.ctx.journal.note(
-            "fault.window",
+            "window",
             step=step,
             fault=record.fault,
             target=record.target,
