@@ -123,5 +123,8 @@ def test_random_bytes(tmp_path_factory: Any, data: bytes) -> None:
     try:
         load_file(path)
     except ExperimentInvalid as exc:
-        assert exc.problems
-        assert all(p.file == str(path) for p in exc.problems)
+        problems = exc.problems
+    else:
+        return
+    assert problems
+    assert all(p.file == str(path) for p in problems)
