@@ -25,6 +25,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
+# Start the private Docker daemon before pytest (the fixtures would, but an
+# install inside a test could outlast the per-test timeout).
+if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null && [ -z "${DOCKER_HOST:-}" ]; then
+  if out=$(bash scripts/dockerd.sh start); then
+    export "$out"
+  else
+    echo "warning: could not start the private dockerd" >&2
+  fi
+fi
+
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.contract.probes.servers import LocalServer, Request, Response, http_server
 
 from aftershock.clock import SystemClock
 from aftershock.model.probes import ProbeSpec
@@ -17,11 +16,12 @@ from aftershock.probes import (
     HttpProbeAdapter,
     ProbeAdapter,
     PrometheusProbeAdapter,
-    Sampler,
     TcpProbeAdapter,
     build_probe,
     sample_once,
 )
+from aftershock.sampling import Sampler
+from tests.contract.probes.servers import LocalServer, Request, Response, http_server
 
 pytestmark = pytest.mark.timeout(30)
 

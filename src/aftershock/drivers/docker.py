@@ -1,0 +1,427 @@
+"""Docker driver: kill, crash, stop, pause and restart containers; start, restart, unpause them.
+
+The Docker SDK is synchronous, so every call runs in a worker thread
+(``asyncio.to_thread``) and the event loop never blocks on the daemon. Errors
+are translated here, at the edge, with the SDK's exception chained as the cause:
+
+* the daemon cannot be reached → ``DriverUnavailable`` (retried a few times);
+* a container is gone → ``TargetNotFound`` (on revert: already undone);
+* the daemon refuses → ``FaultInjectionFailed`` (apply) or ``RevertFailed`` (undo).
+
+A handle's undo record holds the daemon URL and the containers, so
+``aftershock recover`` can revert it from the journal alone in a new process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal as signals
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import docker
+import docker.errors
+import requests
+import stamina
+import structlog
+
+from aftershock.drivers import docker_select as sel
+from aftershock.errors import (
+    AftershockError,
+    DriverUnavailable,
+    FaultInjectionFailed,
+    RevertFailed,
+    TargetNotFound,
+)
+from aftershock.model.targets import DockerTarget, TargetKind, TargetSpec
+from aftershock.ports import ActionRequest, FaultRequest, Handle
+from aftershock.settings import Allowlist
+
+__all__ = ["ClientFactory", "DockerDriver"]
+
+T = TypeVar("T")
+ClientFactory = Callable[[str], docker.DockerClient]
+"""Builds a client for a daemon URL (``unix://...``, ``tcp://...``)."""
+
+READY_TIMEOUT: Final = 30.0
+"""Seconds a revert or action waits for a started container to be running."""
+DEFAULT_HOST: Final = "unix:///var/run/docker.sock"
+_CRASH_HELP: Final = (
+    "docker.crash signals the container's main process from the host, so aftershock "
+    "must run on the Docker host, as root, in the daemon's PID namespace; "
+    "use docker.kill otherwise"
+)
+
+
+def _default_client(host: str) -> docker.DockerClient:
+    if host.startswith("unix://"):
+        # The SDK leaks the socket of a failed unix connect (a ResourceWarning at some
+        # later GC); probing with a socket we close ourselves keeps that path clean.
+        path = host.removeprefix("unix://")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(5)
+            try:
+                probe.connect(path)
+            except OSError as exc:
+                msg = f"cannot connect to {path}: {exc.strerror or exc}"
+                raise docker.errors.DockerException(msg) from exc
+    # A short HTTP timeout keeps a hung daemon from outlasting the retry budget;
+    # stop/restart add their grace period to it in the SDK.
+    return docker.DockerClient(base_url=host, timeout=15)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextmanager
+def _translated(phase: str, target: str, host: str) -> Iterator[None]:
+    """Turn SDK errors into aftershock's tree; ``phase`` is apply or revert."""
+    try:
+        yield
+    except AftershockError:
+        raise
+    except docker.errors.NotFound as exc:
+        msg = f"container not found on {host}: {_one_line(exc)}"
+        raise TargetNotFound(msg, target=target) from exc
+    except (docker.errors.APIError, TimeoutError) as exc:
+        cls = RevertFailed if phase == "revert" else FaultInjectionFailed
+        raise cls(f"Docker daemon {host}: {_one_line(exc)}", target=target) from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        # Both the SDK (version probe at connect) and requests (later calls) report
+        # an unreachable daemon; the message stays one line for the terminal.
+        msg = f"Docker daemon {host} is unreachable: {_one_line(exc)}"
+        raise DriverUnavailable(msg, target=target) from exc
+
+
+def _resolve(target: TargetSpec, name: str) -> tuple[DockerTarget, str]:
+    """The docker part of a target and its daemon URL (recorded, so recover uses the same)."""
+    if target.docker is None:
+        raise FaultInjectionFailed(f"not a docker target ({target.kind.value})", target=name)
+    return target.docker, target.docker.host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def _is_running(state: Mapping[str, Any]) -> bool:
+    return bool(state.get("Running")) and not state.get("Restarting")
+
+
+def _wait_running(api: docker.APIClient, cid: str, timeout: float = READY_TIMEOUT) -> None:
+    """Poll until the container runs (or is gone); ``TimeoutError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = api.inspect_container(cid)["State"]
+        except docker.errors.NotFound:
+            return
+        if _is_running(state):
+            return
+        if time.monotonic() >= deadline:
+            msg = f"container {cid[:12]} not running after {timeout:.0f}s ({state.get('Status')})"
+            raise TimeoutError(msg)
+        time.sleep(0.1)  # in a worker thread: the event loop is not blocked
+
+
+def _ensure_running(api: docker.APIClient, cid: str) -> None:
+    try:
+        state = api.inspect_container(cid)["State"]
+    except docker.errors.NotFound:
+        return  # gone: nothing left to restore
+    if state.get("Paused"):
+        api.unpause(cid)
+    elif not state.get("Running"):
+        try:
+            api.start(cid)
+        except docker.errors.APIError:
+            # A restart policy may have started it between inspect and start.
+            if not api.inspect_container(cid)["State"].get("Running"):
+                raise
+    _wait_running(api, cid)
+
+
+def _exists(api: docker.APIClient, cid: str) -> bool:
+    try:
+        api.inspect_container(cid)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def _crash(api: docker.APIClient, cid: str, sig: signals.Signals, target: str) -> None:
+    pid = int(api.inspect_container(cid)["State"].get("Pid") or 0)
+    if pid <= 0:
+        return  # no main process: it already exited
+    # The pid is in the daemon's PID namespace; make sure it names this container's
+    # process here too, so a process in another namespace never gets a stray signal.
+    try:
+        mine = cid in Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8")
+    except OSError:
+        mine = False
+    try:
+        if not mine:
+            raise PermissionError(f"pid {pid} here is not the main process of {cid[:12]}")
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return  # exited in the meantime: the crash happened anyway
+    except PermissionError as exc:
+        raise FaultInjectionFailed(f"{exc}: {_CRASH_HELP}", target=target) from exc
+
+
+class DockerDriver:
+    """Faults and healing actions on containers of one or more Docker daemons.
+
+    ``client_factory`` builds a client for a daemon URL (tests and the runtime may
+    share one); ``self_id`` is aftershock's own container id when known, otherwise
+    it is detected from ``/proc/self`` or the hostname, and that container is never
+    selected.
+    """
+
+    kind: TargetKind = TargetKind.DOCKER
+
+    def __init__(
+        self,
+        allowlist: Allowlist,
+        *,
+        client_factory: ClientFactory | None = None,
+        self_id: str | None = None,
+    ) -> None:
+        self._allowlist = allowlist
+        self._factory = client_factory or _default_client
+        self._self_id = self_id
+        self._detected: set[str] | None = None
+        self._clients: dict[str, docker.DockerClient] = {}
+        self._lock = threading.Lock()
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Register closing the clients; they are made per daemon URL on first use."""
+        stack.push_async_callback(self.aclose)
+
+    async def aclose(self) -> None:
+        """Close every client this driver opened."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await asyncio.to_thread(client.close)
+
+    async def prepare(self, request: FaultRequest) -> Handle:
+        """Select the containers and record how to undo; changes nothing."""
+        name = request.target_name
+        body, host = _resolve(request.target, name)
+        if request.fault not in sel.FAULTS:
+            raise FaultInjectionFailed(f"unknown docker fault {request.fault!r}", target=name)
+        selection = await self._select(
+            host, body, name, request.seed, sel.FAULT_STATES, run_id=request.run_id
+        )
+        chosen = selection.chosen
+        undo: dict[str, Any] = {
+            "host": host,
+            "containers": [{"id": c.id, "name": c.name, "state": c.state} for c in chosen],
+            "names": [c.name for c in chosen],
+            "refused": list(selection.refused),
+            "own": list(selection.own),
+            **sel.fault_settings(request.fault, request.params),
+        }
+        return Handle(
+            run_id=request.run_id,
+            step=request.step,
+            kind=TargetKind.DOCKER,
+            fault=request.fault,
+            target=name,
+            resources=tuple(c.id for c in chosen),
+            undo=undo,
+        )
+
+    async def inject(self, handle: Handle) -> Handle:
+        """Apply the fault to every container of the handle.
+
+        Containers no longer running are skipped, so a retried inject does not fail
+        on the ones an earlier attempt already hit.
+        """
+        host = str(handle.undo["host"])
+
+        def apply(api: docker.APIClient) -> list[str]:
+            hit: list[str] = []
+            for cid in handle.resources:
+                state = api.inspect_container(cid)["State"]
+                if not _is_running(state) or state.get("Paused"):
+                    continue
+                self._apply_one(api, handle, cid)
+                hit.append(cid)
+            return hit
+
+        hit = await self._call(host, handle.target, "apply", apply)
+        self._log(handle.target, handle.run_id).info(
+            "docker.fault_applied",
+            fault=handle.fault,
+            containers=handle.undo.get("names"),
+            host=host,
+        )
+        return handle.with_undo(applied=hit)
+
+    def _apply_one(self, api: docker.APIClient, handle: Handle, cid: str) -> None:
+        fault, undo = handle.fault, handle.undo
+        if fault == "docker.kill":
+            # Through the API, Docker records a manual stop: restart policies stay quiet.
+            api.kill(cid, signal=str(undo.get("signal", "SIGKILL")))
+        elif fault == "docker.crash":
+            sig = signals.Signals[str(undo.get("signal", "SIGKILL"))]
+            _crash(api, cid, sig, handle.target)
+        elif fault == "docker.stop":
+            api.stop(cid, timeout=int(undo.get("grace", sel.DEFAULT_GRACE)))
+        elif fault == "docker.pause":
+            api.pause(cid)
+        elif fault == "docker.restart":
+            api.restart(cid, timeout=int(undo.get("grace", sel.DEFAULT_GRACE)))
+        else:
+            raise FaultInjectionFailed(f"unknown docker fault {fault!r}", target=handle.target)
+
+    async def revert(self, handle: Handle) -> None:
+        """Undo the fault; a container already restored, or removed, counts as reverted.
+
+        Every container is tried even when one fails, so one stuck container does not
+        leave the others broken; the first failure is raised at the end.
+        """
+        host = str(handle.undo["host"])
+
+        def restore(api: docker.APIClient) -> None:
+            failures: list[str] = []
+            for cid in handle.resources:
+                try:
+                    if handle.fault == "docker.pause":
+                        state = api.inspect_container(cid)["State"]
+                        if state.get("Paused"):
+                            api.unpause(cid)
+                    else:
+                        _ensure_running(api, cid)
+                except docker.errors.NotFound as exc:
+                    # Gone is reverted; but a 404 about something else (a missing
+                    # network or image) while the container exists is a failure.
+                    if _exists(api, cid):
+                        failures.append(f"{cid[:12]}: {_one_line(exc)}")
+                except (docker.errors.APIError, TimeoutError) as exc:
+                    failures.append(f"{cid[:12]}: {_one_line(exc)}")
+            if failures:
+                msg = f"could not restore on {host}: {'; '.join(failures)}"
+                raise RevertFailed(msg, target=handle.target)
+
+        await self._call(host, handle.target, "revert", restore)
+        self._log(handle.target, handle.run_id).info(
+            "docker.fault_reverted", fault=handle.fault, containers=handle.undo.get("names")
+        )
+
+    async def revert_from_journal(self, handle: Handle) -> None:
+        """Revert a handle read back from the journal: the same as ``revert``."""
+        await self.revert(handle)
+
+    async def act(self, request: ActionRequest) -> list[str]:
+        """Start, restart or unpause the selected containers; return their names.
+
+        Only containers the action applies to are acted on (``docker.start`` skips
+        running ones), so an empty list means "nothing needed doing". With
+        ``dry_run`` the names are returned and nothing is touched.
+        """
+        name = request.target_name
+        body, host = _resolve(request.target, name)
+        states = sel.ACTION_STATES.get(request.action)
+        if states is None:
+            raise FaultInjectionFailed(f"unknown docker action {request.action!r}", target=name)
+        # Unlike a fault, an action may find nothing to do (already running).
+        selection = await self._select(host, body, name, None, states, require_eligible=False)
+        chosen = selection.chosen
+        names = [c.name for c in chosen]
+        if request.dry_run:
+            return names
+        grace = sel.grace_seconds(request.params)
+
+        def perform(api: docker.APIClient) -> None:
+            for c in chosen:
+                if request.action == "docker.unpause":
+                    api.unpause(c.id)
+                    continue
+                if request.action == "docker.start":
+                    api.start(c.id)
+                else:
+                    api.restart(c.id, timeout=grace)
+                _wait_running(api, c.id)
+
+        await self._call(host, name, "apply", perform)
+        self._log(name, "").info("docker.action", action=request.action, containers=names)
+        return names
+
+    async def _select(
+        self,
+        host: str,
+        body: DockerTarget,
+        name: str,
+        seed: int | None,
+        states: frozenset[str],
+        *,
+        run_id: str = "",
+        require_eligible: bool = True,
+    ) -> sel.Selection:
+        def listing(api: docker.APIClient) -> list[sel.Candidate]:
+            return [sel.candidate_from_listing(row) for row in api.containers(all=True)]
+
+        candidates = await self._call(host, name, "apply", listing)
+        selection = sel.select(
+            body,
+            candidates,
+            self._allowlist,
+            target_name=name,
+            seed=seed,
+            own_ids=self._own_ids(candidates),
+            states=states,
+            require_eligible=require_eligible,
+        )
+        log = self._log(name, run_id)
+        if selection.refused:  # never silent: the user asked for these and gets fewer
+            log.warning("docker.refused", containers=list(selection.refused), host=host)
+        if selection.own:
+            log.info("docker.own_container_skipped", containers=list(selection.own))
+        return selection
+
+    def _own_ids(self, candidates: list[sel.Candidate]) -> set[str]:
+        if self._self_id:
+            return {self._self_id}
+        if self._detected is None:
+            found: set[str] = set()
+            for path, parse in (
+                ("/proc/self/cgroup", sel.ids_from_cgroup),
+                ("/proc/self/mountinfo", sel.ids_from_mountinfo),
+            ):
+                try:
+                    found |= parse(Path(path).read_text(encoding="utf-8"))
+                except OSError:
+                    continue  # not Linux, or /proc hidden: fall back to the hostname
+            self._detected = found
+        hostname = os.environ.get("HOSTNAME") or socket.gethostname()
+        return self._detected | sel.own_ids_from_hostname(hostname, candidates)
+
+    @stamina.retry(on=DriverUnavailable, attempts=3, timeout=10)
+    async def _call(
+        self, host: str, target: str, phase: str, fn: Callable[[docker.APIClient], T]
+    ) -> T:
+        # Retried only for an unreachable daemon; every operation is idempotent.
+        return await asyncio.to_thread(self._run, host, target, phase, fn)
+
+    def _run(self, host: str, target: str, phase: str, fn: Callable[[docker.APIClient], T]) -> T:
+        with _translated(phase, target, host):
+            return fn(self._client(host).api)
+
+    def _client(self, host: str) -> docker.DockerClient:
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                client = self._clients[host] = self._factory(host)
+            return client
+
+    @staticmethod
+    def _log(target: str, run_id: str) -> Any:
+        # Bound per call, not at import, so test captures and late configuration apply.
+        return structlog.get_logger().bind(target=target, run_id=run_id)
