@@ -1,0 +1,92 @@
+"""Healing actions that need no target: ``http.call`` (a webhook) and ``command`` (argv).
+
+Both translate failures into the remediation vocabulary: a network error or a
+5xx is temporary (retry later), a 4xx or a missing executable is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from aftershock.errors import PermanentRemediationError, TemporaryRemediationError
+from aftershock.model.actions import ActionStepBase, CommandParams, HttpCallParams
+from aftershock.model.secrets import reveal
+
+__all__ = ["http_call", "post_json", "run_command"]
+
+_OUTPUT_LIMIT = 64 * 1024
+
+
+async def http_call(step: ActionStepBase) -> str:
+    """Call the step's webhook; return a one-line description of what happened."""
+    params = step.params
+    assert isinstance(params, HttpCallParams)
+    url = reveal(params.url)
+    headers = {k: reveal(v) for k, v in params.headers.items()}
+    body = reveal(params.body) if params.body is not None else None
+    timeout = step.timeout.total_seconds()
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            response = await client.request(params.method, url, headers=headers, content=body)
+    except httpx.HTTPError as exc:
+        msg = f"http.call {params.method} failed: {type(exc).__name__}"
+        raise TemporaryRemediationError(msg) from exc
+    accepted = params.status or list(range(200, 300))
+    if response.status_code not in accepted:
+        msg = f"http.call {params.method} answered {response.status_code}"
+        if 400 <= response.status_code < 500:
+            raise PermanentRemediationError(msg)
+        raise TemporaryRemediationError(msg)
+    return f"http.call {params.method} -> {response.status_code}"
+
+
+async def post_json(
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+    limit: float = 5.0,
+) -> int:
+    """POST a JSON document (escalations); return the status code, raise on transport errors."""
+    async with httpx.AsyncClient(timeout=limit, trust_env=False) as client:
+        response = await client.post(url, json=dict(payload), headers=dict(headers or {}))
+    return response.status_code
+
+
+async def run_command(step: ActionStepBase) -> str:
+    """Run the step's command without a shell; fail on an unexpected exit code or timeout."""
+    params = step.params
+    assert isinstance(params, CommandParams)
+    env = {**os.environ, **{k: reveal(v) for k, v in params.env.items()}}
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *params.command,
+            cwd=params.cwd,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        msg = f"command {params.command[0]!r} cannot run: {exc.strerror or exc}"
+        raise PermanentRemediationError(msg) from exc
+    try:
+        async with asyncio.timeout(step.timeout.total_seconds()):
+            output, _ = await process.communicate()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        msg = f"command {params.command[0]!r} timed out after {step.timeout.total_seconds():g}s"
+        raise TemporaryRemediationError(msg) from None
+    if process.returncode != params.exit_code:
+        tail = output[-_OUTPUT_LIMIT:].decode(errors="replace").strip().splitlines()[-1:] or [""]
+        msg = f"command {params.command[0]!r} exited {process.returncode}: {tail[0][:200]}"
+        raise TemporaryRemediationError(msg)
+    return f"command {params.command[0]!r} exited {process.returncode}"
