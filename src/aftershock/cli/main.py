@@ -10,6 +10,8 @@ import typer
 from aftershock import __version__
 from aftershock.cli import run as run_cmds
 from aftershock.cli import validate as validate_cmds
+from aftershock.cli.demo import demo
+from aftershock.cli.heal import heal
 from aftershock.cli.proxy import proxy
 from aftershock.errors import AftershockError
 from aftershock.observability.logging import LogFormat, configure_logging
@@ -44,10 +46,12 @@ def _root(
     configure_logging(log_level, log_format)
 
 
+app.command()(demo)
 app.command()(validate_cmds.validate)
 app.command()(validate_cmds.schema)
 app.command()(proxy)
 app.command()(run_cmds.run)
+app.command()(heal)
 app.command()(run_cmds.recover)
 app.command()(run_cmds.report)
 app.command()(run_cmds.history)

@@ -57,6 +57,15 @@ class Progress:
         elif event.kind == "fault.reverted":
             self.faults.pop(str(f["step"]), None)
             line = f"reverted {f['step']}"
+        elif event.kind == "healer.action":
+            line = (
+                f"healer: {f.get('playbook')} ran {f.get('action')} "
+                f"on {f.get('target')}: {f.get('outcome')}"
+            )
+            self.notes.append(line)
+        elif event.kind == "incident.closed" and f.get("mttr_seconds") is not None:
+            line = f"healed {f.get('target')}: MTTR {float(f['mttr_seconds']):.2f}s"
+            self.notes.append(line)
         elif event.kind in ("abort", "recovered", "fault.revert_failed", "dry-run", "steady-state"):
             line = f"{event.kind}: " + ", ".join(f"{k}={v}" for k, v in f.items())
             self.notes.append(line)

@@ -15,11 +15,14 @@ from rich.table import Table
 
 from aftershock import runtime
 from aftershock.cli.progress import Progress
+from aftershock.engine.runner import Runner
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid
 from aftershock.journal.ledger import Ledger
 from aftershock.journal.report import load_run, render_junit, write_report
 from aftershock.loading import load_file
+from aftershock.loading.loader import policy_path
 from aftershock.model.experiment import Experiment
+from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
 from aftershock.settings import Settings, load_settings
 
@@ -36,6 +39,24 @@ def _settings() -> Settings:
     except AftershockError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+
+
+def load_policy(experiment: Experiment, source: Path, settings: Settings) -> HealingPolicy | None:
+    """The healing policy an experiment names (``healingPolicy``, relative to its file)."""
+    if experiment.spec.healing_policy is None:
+        return None
+    path = policy_path(source, experiment.spec.healing_policy)
+    try:
+        documents = load_file(path, allowlist=settings.allow)
+    except ExperimentInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem))
+        raise typer.Exit(EXIT_INVALID) from None
+    policies = [d.document for d in documents if isinstance(d.document, HealingPolicy)]
+    if len(policies) != 1:
+        typer.echo(f"{path}: expected one HealingPolicy, found {len(policies)}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    return policies[0]
 
 
 def _experiment(path: Path, name: str | None, settings: Settings) -> Experiment:
@@ -117,16 +138,46 @@ def run(
     """Run one experiment (exit 0 passed, 1 failed, 2 invalid, 3 aborted, 4 errored, 130 halt)."""
     settings = _settings()
     experiment = _experiment(file, name, settings)
+    policy = load_policy(experiment, file, settings)
     console = Console()
+    outcome = execute(
+        console, experiment, policy, settings, seed=seed, dry_run=dry_run, force=force
+    )
+    if dry_run:
+        for note in outcome.result.notes:
+            console.print(note, markup=False)
+    if report_dir is not None or junit is not None:
+        view = load_run(outcome.journal)
+        if report_dir is not None:
+            paths = write_report(view, report_dir)
+            console.print(f"report: {paths['html']}")
+        if junit is not None:
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            junit.write_text(render_junit(view), encoding="utf-8")
+            console.print(f"junit: {junit}")
+    raise typer.Exit(outcome.result.status.exit_code)
+
+
+def execute(
+    console: Console,
+    experiment: Experiment,
+    policy: HealingPolicy | None,
+    settings: Settings,
+    *,
+    seed: int | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+) -> runtime.RunOutcome:
+    """Run with live progress and SIGINT/SIGTERM handling; print the summary; map errors."""
     progress = Progress(console, experiment.metadata.name)
 
     async def main() -> runtime.RunOutcome:
         loop = asyncio.get_running_loop()
-        runners: list[object] = []
+        runners: list[Runner] = []
 
         def stop() -> None:
             for r in runners:
-                r.interrupt()  # type: ignore[attr-defined]
+                r.interrupt()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
@@ -137,6 +188,7 @@ def run(
             dry_run=dry_run,
             force=force,
             events=progress,
+            policy=policy,
             on_runner=runners.append,
         )
 
@@ -155,19 +207,7 @@ def run(
         console.print(f"[red]error[/]: {exc}", markup=True)
         raise typer.Exit(EXIT_ERRORED) from None
     summary(console, outcome.result, outcome.journal)
-    if dry_run:
-        for note in outcome.result.notes:
-            console.print(note, markup=False)
-    if report_dir is not None or junit is not None:
-        view = load_run(outcome.journal)
-        if report_dir is not None:
-            paths = write_report(view, report_dir)
-            console.print(f"report: {paths['html']}")
-        if junit is not None:
-            junit.parent.mkdir(parents=True, exist_ok=True)
-            junit.write_text(render_junit(view), encoding="utf-8")
-            console.print(f"junit: {junit}")
-    raise typer.Exit(outcome.result.status.exit_code)
+    return outcome
 
 
 async def _refreshing(

@@ -298,16 +298,39 @@ class Runner:
                     f"spent {spent:.2%} of the {spec.budget.slo} budget, above maxSpend {limit:.2%}"
                 )
         if self.ctx.healing is not None and self.executor.started is not None:
-            expected = spec.expect.healed_by
-            self.healing = self.ctx.healing.healing_result(self.executor.started, expected)
-            if expected is not None and not self.healing.fired:
-                unmet.append(f"healer playbook {expected!r} did not fire")
-            elif expected is not None and spec.expect.within is not None:
-                took = self.healing.first_action_after
-                within = spec.expect.within.total_seconds()
-                if took is None or took > within:
-                    unmet.append(f"healer playbook {expected!r} did not act within {within:g}s")
+            unmet.extend(self._healing_expectation())
         return unmet
+
+    def _healing_expectation(self) -> list[str]:
+        """Whether the expected playbook fired, timed from the fault that preceded it."""
+        assert self.ctx.healing is not None
+        assert self.executor.started is not None
+        spec = self.ctx.experiment.spec
+        expected = spec.expect.healed_by
+        raw = self.ctx.healing.healing_result(self.executor.started, expected)
+        self.healing = raw
+        if not raw.fired or raw.first_action_after is None:
+            return [f"healer playbook {expected!r} did not fire"] if expected else []
+        method_t = self.executor.started - self.t0
+        acted_t = method_t + raw.first_action_after
+        injected = [t for t in self.book.windows.values() if t is not None and t <= acted_t]
+        reference = max(injected, default=method_t)
+        healthy = raw.healthy_after
+        self.healing = raw.model_copy(
+            update={
+                "first_action_after": acted_t - reference,
+                "healthy_after": None if healthy is None else method_t + healthy - reference,
+            }
+        )
+        within = spec.expect.within
+        if expected is not None and within is not None:
+            took = acted_t - reference
+            if took > within.total_seconds():
+                limit = within.total_seconds()
+                return [
+                    f"healer playbook {expected!r} acted {took:.2f}s after the fault (> {limit:g}s)"
+                ]
+        return []
 
     async def _dry_run(self) -> Verdict:
         lines: list[str] = []

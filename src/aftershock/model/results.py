@@ -91,7 +91,11 @@ class BudgetResult(_Record):
 
 
 class HealingResult(_Record):
-    """Whether the expected healer fired, and how fast."""
+    """Whether the expected healer fired, and how fast.
+
+    In a run's result, times are seconds after the injection of the fault that
+    preceded the healer's first action.
+    """
 
     expected_playbook: str | None = None
     fired: bool = False

@@ -8,41 +8,40 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import re
+import json
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aftershock.clock import SystemClock
-from aftershock.drivers.docker import DockerDriver
-from aftershock.drivers.process import ProcessDriver
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
 from aftershock.engine.context import HealingObserver, RunContext
 from aftershock.engine.runner import Runner
-from aftershock.errors import BudgetExhausted, ConfigError
+from aftershock.errors import BudgetExhausted
+from aftershock.healer import Healer, MemoryStateStore
 from aftershock.journal.faults import FaultJournal
 from aftershock.journal.ledger import Ledger
-from aftershock.journal.reading import JournalProblem, outstanding
 from aftershock.model.experiment import Experiment
+from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
-from aftershock.model.targets import ProcessTarget, TargetKind, TargetSpec
-from aftershock.ports import Clock, EventSink, FaultDriver, Probe
+from aftershock.model.targets import TargetKind, TargetSpec
+from aftershock.observability.metrics import FanOut
+from aftershock.ports import Clock, Event, EventSink, FaultDriver, Probe
 from aftershock.probes.factory import build_probe
+from aftershock.runtime.wiring import build_drivers, build_healer, merged_targets, pause_file
 from aftershock.settings import Settings
 from aftershock.slo.budget import gate
 
 __all__ = [
-    "RecoveryAction",
     "RunOutcome",
-    "build_drivers",
     "lever_engaged",
     "new_run_id",
-    "recover",
     "run_experiment",
+    "run_is_live",
     "set_lever",
 ]
 
@@ -88,7 +87,8 @@ def _run_lock(settings: Settings, run_id: str) -> Iterator[None]:
     path.unlink(missing_ok=True)
 
 
-def _run_is_live(settings: Settings, run_id: str) -> bool:
+def run_is_live(settings: Settings, run_id: str) -> bool:
+    """True while the run holds its lock (its process is alive)."""
     path = settings.home / "runs" / f"{run_id}.lock"
     if not path.exists():
         return False
@@ -99,25 +99,6 @@ def _run_is_live(settings: Settings, run_id: str) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
     return False
-
-
-# ---------------------------------------------------------------- wiring
-def build_drivers(
-    settings: Settings, targets: Mapping[str, TargetSpec], *, log_dir: Path | None = None
-) -> dict[TargetKind, Any]:
-    """One driver per target kind in use (all of them when ``targets`` is empty)."""
-    kinds = {t.kind for t in targets.values()} or set(TargetKind)
-    drivers: dict[TargetKind, Any] = {}
-    if TargetKind.TOXIPROXY in kinds:
-        drivers[TargetKind.TOXIPROXY] = ToxiproxyDriver(settings.allow)
-    if TargetKind.DOCKER in kinds:
-        drivers[TargetKind.DOCKER] = DockerDriver(settings.allow)
-    if TargetKind.PROCESS in kinds:
-        processes = {
-            n: t.process for n, t in targets.items() if isinstance(t.process, ProcessTarget)
-        }
-        drivers[TargetKind.PROCESS] = ProcessDriver(processes, log_dir=log_dir)
-    return drivers
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +134,15 @@ async def run_experiment(
     drivers: Mapping[TargetKind, FaultDriver] | None = None,
     probes: Mapping[str, Probe] | None = None,
     healing: HealingObserver | None = None,
+    policy: HealingPolicy | None = None,
     on_runner: Callable[[Runner], None] | None = None,
 ) -> RunOutcome:
-    """Run one experiment end to end: gate, journal, drivers, probes, verdict, ledger."""
+    """Run one experiment end to end: gate, journal, drivers, probes, verdict, ledger.
+
+    With ``policy`` the healing policy runs in-process on the same drivers (the
+    same supervised processes, the same containers), and the verdict says
+    whether its playbooks fired and how fast.
+    """
     clock = clock or SystemClock()
     run_id = run_id or new_run_id(clock.now())
     if lever_engaged(settings) and not dry_run:
@@ -164,16 +151,22 @@ async def run_experiment(
     ledger = Ledger(settings.home / "ledger.sqlite3")
     remaining = _gate(settings, experiment, ledger, clock.now(), force=force)
     journal = FaultJournal(settings.journal_dir, run_id)
-    with _run_lock(settings, run_id):
+    targets = dict(experiment.spec.targets)
+    if policy is not None:
+        targets = merged_targets(targets, policy.spec.targets)
+    sink: EventSink = events or _NullSink()
+    with _run_lock(settings, run_id), _pausing(settings, run_id, experiment, dry_run=dry_run):
         async with AsyncExitStack() as stack:
             if drivers is None:
-                drivers = build_drivers(
-                    settings, experiment.spec.targets, log_dir=settings.home / "logs" / run_id
-                )
+                drivers = build_drivers(settings, targets, log_dir=settings.home / "logs" / run_id)
             if not dry_run:
                 for driver in drivers.values():
                     await driver.start(stack)
-                await _provision(drivers, experiment.spec.targets)
+                await _provision(drivers, targets)
+                if policy is not None and healing is None:
+                    healing = await _start_healer(
+                        stack, policy, drivers=drivers, clock=clock, events=sink, journal=journal
+                    )
             if probes is None:
                 probes = {name: build_probe(spec) for name, spec in experiment.spec.probes.items()}
                 for probe in probes.values():
@@ -187,7 +180,7 @@ async def run_experiment(
                 probes=probes,
                 journal=journal,
                 clock=clock,
-                events=events or _NullSink(),
+                events=sink,
                 seed=seed,
                 dry_run=dry_run,
                 forced=force,
@@ -212,134 +205,83 @@ async def _provision(drivers: Mapping[TargetKind, Any], targets: Mapping[str, Ta
                 await toxiproxy.provision(name, target)
 
 
+async def _start_healer(
+    stack: AsyncExitStack,
+    policy: HealingPolicy,
+    *,
+    drivers: Mapping[TargetKind, Any],
+    clock: Clock,
+    events: EventSink,
+    journal: FaultJournal,
+) -> Healer:
+    """Run the policy's healer for the length of the run; its actions go to the journal."""
+    t0 = clock.monotonic()
+    notes = _HealingNotes(journal, clock, t0)
+    healer, probes = build_healer(
+        policy,
+        drivers=drivers,
+        clock=clock,
+        events=FanOut([events, notes]),
+        store=MemoryStateStore(),
+    )
+    for probe in probes:
+        close = getattr(probe, "aclose", None)
+        if close is not None:
+            stack.push_async_callback(close)
+    healer.start()
+    stack.push_async_callback(healer.stop)
+    return healer
+
+
+class _HealingNotes:
+    """Writes the healer's steps into the run journal, where the report finds them."""
+
+    def __init__(self, journal: FaultJournal, clock: Clock, t0: float) -> None:
+        self.journal = journal
+        self.clock = clock
+        self.t0 = t0
+
+    def emit(self, event: Event) -> None:
+        f = event.fields
+        if event.kind == "healer.action":
+            self.journal.note(
+                "healing",
+                playbook=f.get("playbook"),
+                action=f.get("action"),
+                target=f.get("target"),
+                outcome=f.get("outcome"),
+                t=self.clock.monotonic() - self.t0,
+            )
+        elif event.kind == "incident.closed":
+            self.journal.note(
+                "incident",
+                target=f.get("target"),
+                mttr_seconds=f.get("mttr_seconds"),
+                detect_seconds=f.get("detect_seconds"),
+                first_action_seconds=f.get("first_action_seconds"),
+                t=self.clock.monotonic() - self.t0,
+            )
+
+
+@contextlib.contextmanager
+def _pausing(
+    settings: Settings, run_id: str, experiment: Experiment, *, dry_run: bool
+) -> Iterator[None]:
+    """With ``healing: pause``, ask healer daemons to stand back on this run's targets."""
+    if dry_run or experiment.spec.healing != "pause":
+        yield
+        return
+    path = pause_file(settings, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"run_id": run_id, "targets": sorted(experiment.spec.targets)}), encoding="utf-8"
+    )
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 class _NullSink:
     def emit(self, event: object) -> None:
         """Drop the event."""
-
-
-# ---------------------------------------------------------------- recovery
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecoveryAction:
-    """What ``recover`` did about one fault."""
-
-    run_id: str
-    key: str
-    fault: str
-    target: str
-    ok: bool
-    message: str
-
-
-@dataclass(slots=True)
-class RecoveryReport:
-    """Everything ``recover`` did, skipped and found."""
-
-    actions: list[RecoveryAction] = field(default_factory=list)
-    skipped_live: list[str] = field(default_factory=list)
-    problems: list[JournalProblem] = field(default_factory=list)
-
-
-async def recover(
-    settings: Settings, *, drivers: Mapping[TargetKind, Any] | None = None
-) -> RecoveryReport:
-    """Revert every journaled fault that has no revert record; idempotent."""
-    report = RecoveryReport()
-    pending = outstanding(settings.journal_dir, report.problems)
-    drivers = drivers if drivers is not None else build_drivers(settings, {})
-    journals: dict[str, FaultJournal] = {}
-    apis: set[str] = set()
-    async with AsyncExitStack() as stack:
-        for driver in drivers.values():
-            await driver.start(stack)
-        for item in pending:
-            if _run_is_live(settings, item.run_id):
-                report.skipped_live.append(item.key)
-                continue
-            handle = item.handle
-            if handle.kind is TargetKind.TOXIPROXY and handle.undo.get("api"):
-                apis.add(str(handle.undo["api"]))
-            journal = journals.setdefault(
-                item.run_id, FaultJournal(settings.journal_dir, item.run_id)
-            )
-            driver = drivers.get(handle.kind)
-            if driver is None:
-                message = f"no driver for {handle.kind.value}"
-                report.actions.append(
-                    RecoveryAction(
-                        run_id=item.run_id,
-                        key=item.key,
-                        fault=handle.fault,
-                        target=handle.target,
-                        ok=False,
-                        message=message,
-                    )
-                )
-                continue
-            try:
-                await driver.revert(handle)
-            except Exception as exc:  # noqa: BLE001 - every fault is tried; errors are reported
-                journal.revert_failed(handle, str(exc))
-                report.actions.append(
-                    RecoveryAction(
-                        run_id=item.run_id,
-                        key=item.key,
-                        fault=handle.fault,
-                        target=handle.target,
-                        ok=False,
-                        message=str(exc),
-                    )
-                )
-                continue
-            journal.reverted(handle)
-            report.actions.append(
-                RecoveryAction(
-                    run_id=item.run_id,
-                    key=item.key,
-                    fault=handle.fault,
-                    target=handle.target,
-                    ok=True,
-                    message="reverted",
-                )
-            )
-        toxiproxy = drivers.get(TargetKind.TOXIPROXY)
-        if isinstance(toxiproxy, ToxiproxyDriver):
-            for api in sorted(apis | set(settings.allow.toxiproxy)):
-                await _remove_leftovers(settings, toxiproxy, api, report)
-    return report
-
-
-_RUN_IN_TOXIC = re.compile(r"^aftershock-(\d{8}T\d{6}Z-[0-9a-f]{6})-")
-
-
-async def _remove_leftovers(
-    settings: Settings, driver: ToxiproxyDriver, api: str, report: RecoveryReport
-) -> None:
-    """Remove toxics named after runs that are no longer alive (their journal may be lost)."""
-    try:
-        found = await driver.leftovers(api)
-    except Exception:  # noqa: BLE001 - an unreachable server has nothing we can remove
-        return
-    runs = {m.group(1) for _, toxic in found if (m := _RUN_IN_TOXIC.match(toxic))}
-    for run in sorted(runs):
-        if _run_is_live(settings, run):
-            continue
-        for proxy, toxic in await driver.remove_leftovers(api, run_id=run):
-            report.actions.append(
-                RecoveryAction(
-                    run_id=run,
-                    key=f"{proxy}/{toxic}",
-                    fault="toxiproxy",
-                    target=proxy,
-                    ok=True,
-                    message="leftover toxic removed by name",
-                )
-            )
-
-
-def ensure_home(settings: Settings) -> None:
-    """Create ``$AFTERSHOCK_HOME`` or raise ``ConfigError``."""
-    try:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        msg = f"cannot create AFTERSHOCK_HOME {settings.home}: {exc.strerror or exc}"
-        raise ConfigError(msg) from exc

@@ -10,6 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+
+from aftershock.model.probes import HttpProbe
+from aftershock.model.secrets import Secret
+from aftershock.ports import Probe
+from aftershock.probes import HttpProbeAdapter
 from tests.contract.probes.servers import (
     LocalServer,
     Request,
@@ -18,11 +23,6 @@ from tests.contract.probes.servers import (
     hang,
     http_server,
 )
-
-from aftershock.model.probes import HttpProbe
-from aftershock.model.secrets import Secret
-from aftershock.ports import Probe
-from aftershock.probes import HttpProbeAdapter
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,6 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
+from aftershock.model.probes import PrometheusProbe
+from aftershock.model.secrets import Secret
+from aftershock.probes import PrometheusProbeAdapter
 from tests.contract.probes.servers import (
     LocalServer,
     Request,
@@ -15,10 +19,6 @@ from tests.contract.probes.servers import (
     hang,
     http_server,
 )
-
-from aftershock.model.probes import PrometheusProbe
-from aftershock.model.secrets import Secret
-from aftershock.probes import PrometheusProbeAdapter
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.contract.probes.servers import LocalServer, closed_port
 
 from aftershock.clock import ManualClock
 from aftershock.model.probes import TcpProbe
 from aftershock.ports import Probe
 from aftershock.probes import TcpProbeAdapter
+from tests.contract.probes.servers import LocalServer, closed_port
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.contract.toxiproxy.peers import Recorder, Upstream
 
 from aftershock.drivers.toxiproxy_client import ToxiproxyClient
 from aftershock.proxy.server import EmbeddedToxiproxy
+from tests.contract.toxiproxy.peers import Recorder, Upstream
 
 
 @pytest.fixture

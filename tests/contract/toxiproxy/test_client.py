@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.contract.toxiproxy.peers import Recorder, Upstream, closed_port
 
 from aftershock import __version__
 from aftershock.drivers.toxiproxy_client import (
@@ -24,6 +23,7 @@ from aftershock.drivers.toxiproxy_client import (
 )
 from aftershock.errors import DriverUnavailable
 from aftershock.proxy.server import EmbeddedToxiproxy
+from tests.contract.toxiproxy.peers import Recorder, Upstream, closed_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.contract.toxiproxy.peers import BLOB, Upstream, closed_port, connect
 
 from aftershock.drivers.toxiproxy import ToxiproxyDriver, toxic_attributes, toxic_name
 from aftershock.drivers.toxiproxy_client import ToxiproxyClient
@@ -33,6 +32,7 @@ from aftershock.model.targets import TargetSpec, ToxiproxyTarget
 from aftershock.ports import ActionDriver, ActionRequest, FaultDriver, FaultRequest, Handle
 from aftershock.proxy.server import EmbeddedToxiproxy
 from aftershock.settings import Allowlist
+from tests.contract.toxiproxy.peers import BLOB, Upstream, closed_port, connect
 
 pytestmark = pytest.mark.timeout(90)
 

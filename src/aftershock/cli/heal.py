@@ -1,0 +1,81 @@
+"""``aftershock heal``: the healer daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aftershock import runtime
+from aftershock.errors import AftershockError, ExperimentInvalid
+from aftershock.loading import load_paths
+from aftershock.model.policy import HealingPolicy
+from aftershock.settings import load_settings
+
+__all__ = ["heal"]
+
+
+def _address(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        msg = f"invalid --listen {listen!r}; expected host:port, e.g. 127.0.0.1:9464"
+        raise typer.BadParameter(msg)
+    return host, int(port)
+
+
+def heal(
+    policies: Annotated[list[Path], typer.Argument(help="HealingPolicy files or directories.")],
+    listen: Annotated[
+        str, typer.Option(help="Address of /healthz, /readyz, /metrics.")
+    ] = "127.0.0.1:9464",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Decide and log; act on nothing.")
+    ] = False,
+) -> None:
+    """Watch health and run remediation playbooks until interrupted."""
+    try:
+        settings = load_settings()
+    except AftershockError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    documents, problems = load_paths(policies, allowlist=settings.allow)
+    for problem in problems:
+        typer.echo(str(problem))
+    loaded = [d.document for d in documents if isinstance(d.document, HealingPolicy)]
+    if problems or not loaded:
+        if not problems:
+            typer.echo("error: no HealingPolicy documents found", err=True)
+        raise typer.Exit(2)
+    address = _address(listen)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        def ready(where: tuple[str, int]) -> None:
+            names = ", ".join(p.metadata.name for p in loaded)
+            mode = " (dry run)" if dry_run else ""
+            typer.echo(
+                f"aftershock heal{mode}: {names}; http://{where[0]}:{where[1]}/metrics", err=True
+            )
+
+        await runtime.run_healers(
+            loaded, settings=settings, stop=stop, listen=address, dry_run=dry_run, on_ready=ready
+        )
+
+    try:
+        asyncio.run(main())
+    except ExperimentInvalid as exc:
+        typer.echo(str(exc))
+        raise typer.Exit(2) from None
+    except AftershockError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(4) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {listen}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(4) from None

@@ -1,0 +1,138 @@
+"""Prometheus metrics fed by events: watch states, remediations, MTTR, probe latency.
+
+Each daemon owns a ``CollectorRegistry`` (no process-global state), so several
+healers and tests can live in one process.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from aftershock.ports import Event, Probe, ProbeResult
+
+__all__ = ["CONTENT_TYPE", "HealerMetrics", "MeteredProbe"]
+
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+_STATES: Final = ("healthy", "suspect", "unhealthy", "remediating", "recovering", "escalated")
+
+
+class HealerMetrics:
+    """An ``EventSink`` that keeps the healer's Prometheus metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.state = Gauge(
+            "aftershock_watch_state",
+            "1 for the current state of each watched probe.",
+            ["policy", "probe", "target", "state"],
+            registry=r,
+        )
+        self.actions = Counter(
+            "aftershock_healer_actions_total",
+            "Remediation steps run, by outcome.",
+            ["policy", "playbook", "action", "outcome"],
+            registry=r,
+        )
+        self.remediations = Counter(
+            "aftershock_remediations_total",
+            "Remediation attempts, by outcome.",
+            ["policy", "playbook", "outcome"],
+            registry=r,
+        )
+        self.decisions = Counter(
+            "aftershock_healer_decisions_total",
+            "Healer decisions (act, throttled, ...).",
+            ["policy", "decision"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "aftershock_escalations_total", "Escalations sent.", ["policy", "reason"], registry=r
+        )
+        self.mttr = Histogram(
+            "aftershock_mttr_seconds",
+            "Time from detection to healthy again, per incident.",
+            ["policy", "target", "fault"],
+            registry=r,
+            buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
+        )
+        self.probe_latency = Histogram(
+            "aftershock_probe_latency_seconds",
+            "Latency of every probe sample.",
+            ["probe", "ok"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def emit(self, event: Event) -> None:
+        """Update the metrics an event speaks for; unknown kinds are ignored."""
+        f = event.fields
+        policy = str(f.get("policy", ""))
+        playbook, outcome = str(f.get("playbook", "")), str(f.get("outcome", ""))
+        if event.kind == "watch.transition":
+            labels = (policy, str(f.get("probe", "")), str(f.get("target") or ""))
+            for state in _STATES:
+                self.state.labels(*labels, state).set(1.0 if f.get("to") == state else 0.0)
+        elif event.kind == "healer.action":
+            self.actions.labels(policy, playbook, str(f.get("action", "")), outcome).inc()
+        elif event.kind == "healer.outcome":
+            self.remediations.labels(policy, playbook, outcome).inc()
+        elif event.kind == "healer.decision":
+            self.decisions.labels(policy, str(f.get("decision", ""))).inc()
+        elif event.kind == "healer.escalated":
+            self.escalations.labels(policy, str(f.get("reason", ""))).inc()
+        elif event.kind == "incident.closed" and f.get("mttr_seconds") is not None:
+            self.mttr.labels(policy, str(f.get("target") or ""), str(f.get("fault") or "")).observe(
+                float(f["mttr_seconds"])
+            )
+
+    def observe_sample(self, probe: str, result: ProbeResult) -> None:
+        """Record one probe sample's latency."""
+        self.probe_latency.labels(probe, "true" if result.ok else "false").observe(result.latency)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)
+
+
+class MeteredProbe:
+    """A probe that records every sample's latency in ``HealerMetrics``."""
+
+    def __init__(self, probe: Probe, name: str, metrics: HealerMetrics) -> None:
+        self.probe = probe
+        self.name = name
+        self.metrics = metrics
+
+    async def check(self) -> ProbeResult:
+        """Sample the wrapped probe and record its latency."""
+        result = await self.probe.check()
+        self.metrics.observe_sample(self.name, result)
+        return result
+
+    async def aclose(self) -> None:
+        """Close the wrapped probe if it can be closed."""
+        close = getattr(self.probe, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def fanout(*sinks: object) -> FanOut:
+    """One sink that forwards to several."""
+    return FanOut([s for s in sinks if s is not None])
+
+
+class FanOut:
+    """An ``EventSink`` that forwards every event to each of its sinks."""
+
+    def __init__(self, sinks: list[object]) -> None:
+        self.sinks = sinks
+
+    def emit(self, event: Event) -> None:
+        """Forward the event; a failing sink does not stop the others."""
+        for sink in self.sinks:
+            try:
+                sink.emit(event)  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001, S112 - observability must never break healing
+                continue
