@@ -126,7 +126,7 @@ def demo(
     policy = load_policy(experiment, path, settings)
     console = Console()
     console.print(f"[bold]aftershock demo[/]: files in {where}")
-    outcome = execute(console, experiment, policy, settings, force=True)
+    outcome = execute(console, experiment, policy, settings)
     view = load_run(outcome.journal)
     paths = write_report(view, where / "report")
     mttr = [r["mttr_seconds"] for r in _incidents(outcome.journal) if r.get("mttr_seconds")]
