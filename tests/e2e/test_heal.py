@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -96,8 +95,8 @@ def _closed_incidents(home: Path) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    yield {**os.environ, "AFTERSHOCK_HOME": str(tmp_path / "home")}
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "AFTERSHOCK_HOME": str(tmp_path / "home")}
 
 
 def test_a_killed_process_is_restarted_and_audited(tmp_path: Path, env: dict[str, str]) -> None:
