@@ -4,23 +4,18 @@ Every toxic aftershock adds is named ``aftershock-<run_id>-<step>``, so toxics
 lost from the journal can still be found (``leftovers``) and removed by
 ``aftershock recover``. ``toxiproxy.down`` is not a toxic: it disables the
 proxy, and the undo record keeps whether the proxy was enabled before.
-
-Errors are translated here: a server that cannot be reached (after a few
-retries) → ``DriverUnavailable``; an error answer → ``FaultInjectionFailed``
-while injecting, ``RevertFailed`` while reverting; the client error is chained.
+Fault attributes and error translation live in ``toxiproxy_faults``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import AsyncExitStack, contextmanager, suppress
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack, suppress
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import httpx
-import stamina
 
 from aftershock.drivers.toxiproxy_client import (
     ToxiproxyClient,
@@ -28,8 +23,19 @@ from aftershock.drivers.toxiproxy_client import (
     ToxiproxyError,
     ToxiproxyNotFound,
 )
+from aftershock.drivers.toxiproxy_faults import (
+    _TYPES,
+    DOWN,
+    PREFIX,
+    _ignore_missing,
+    _refusal,
+    _resource,
+    _retrying,
+    _translated,
+    toxic_attributes,
+    toxic_name,
+)
 from aftershock.errors import (
-    DriverError,
     DriverUnavailable,
     FaultInjectionFailed,
     PermanentRemediationError,
@@ -38,22 +44,11 @@ from aftershock.errors import (
     TargetRefused,
     TemporaryRemediationError,
 )
-from aftershock.model import params as p
-from aftershock.model.base import Spec
 from aftershock.model.targets import TargetKind, TargetSpec, ToxiproxyTarget
 from aftershock.ports import ActionRequest, FaultRequest, Handle
 from aftershock.settings import Allowlist
 
 __all__ = ["EmbeddedServer", "ToxiproxyDriver", "toxic_attributes", "toxic_name"]
-
-T = TypeVar("T")
-PREFIX = "aftershock-"
-"""Every toxic aftershock creates starts with this."""
-DOWN = "toxiproxy.down"
-_TYPES = {
-    f"toxiproxy.{t}": t
-    for t in ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data")
-}
 
 
 class EmbeddedServer(Protocol):
@@ -75,61 +70,6 @@ def _default_embedded() -> EmbeddedServer:
     from aftershock.proxy.server import EmbeddedToxiproxy
 
     return EmbeddedToxiproxy(host="127.0.0.1", port=0)
-
-
-def toxic_name(run_id: str, step: str) -> str:
-    """The toxic name of one method step of one run."""
-    return f"{PREFIX}{run_id}-{step}"
-
-
-def _ms(value: timedelta) -> int:
-    return round(value / timedelta(milliseconds=1))
-
-
-def toxic_attributes(fault: str, params: Spec) -> dict[str, int]:
-    """The Toxiproxy attributes of a toxic fault (all integers; slicer delay in µs)."""
-    match params:
-        case p.LatencyParams() if fault == "toxiproxy.latency":
-            return {"latency": _ms(params.latency), "jitter": _ms(params.jitter)}
-        case p.BandwidthParams() if fault == "toxiproxy.bandwidth":
-            return {"rate": params.rate}
-        case p.SlowCloseParams() if fault == "toxiproxy.slow_close":
-            return {"delay": _ms(params.delay)}
-        case p.TimeoutParams() if fault in ("toxiproxy.timeout", "toxiproxy.reset_peer"):
-            return {"timeout": _ms(params.timeout)}
-        case p.SlicerParams() if fault == "toxiproxy.slicer":
-            sizes = {"average_size": params.average_size, "size_variation": params.size_variation}
-            return {**sizes, "delay": round(params.delay / timedelta(microseconds=1))}
-        case p.LimitDataParams() if fault == "toxiproxy.limit_data":
-            return {"bytes": params.bytes}
-    msg = f"{fault} does not take {type(params).__name__}"
-    raise FaultInjectionFailed(msg)
-
-
-async def _retrying(call: Callable[[], Awaitable[T]]) -> T:
-    # Only an unreachable server is worth retrying; an error answer will not change.
-    async for attempt in stamina.retry_context(on=DriverUnavailable, attempts=3, timeout=10.0):
-        with attempt:
-            return await call()
-    raise AssertionError("unreachable: stamina re-raises the last error")
-
-
-def _refusal(api: str, exc: ToxiproxyError) -> str:
-    return f"Toxiproxy API {api} answered {exc.status}: {exc.message}"
-
-
-@contextmanager
-def _translated(target: str, api: str, failure: type[DriverError]) -> Iterator[None]:
-    """Client errors → the project tree: unreachable stays retryable, answers become ``failure``."""
-    try:
-        yield
-    except DriverUnavailable as exc:
-        if exc.target:
-            raise
-        # The client message names the URL; the target makes it the one line users see.
-        raise DriverUnavailable(str(exc), target=target) from exc
-    except ToxiproxyError as exc:
-        raise failure(_refusal(api, exc), target=target) from exc
 
 
 class ToxiproxyDriver:
@@ -224,7 +164,6 @@ class ToxiproxyDriver:
             self._stack.push_async_callback(_ignore_missing, lambda: client.delete_proxy(proxy))
 
     # ------------------------------------------------------------ faults
-
     async def prepare(self, request: FaultRequest) -> Handle:
         """Check the target and build the handle; only reads from the server."""
         body = self._checked(request.target_name, request.target)
@@ -339,7 +278,6 @@ class ToxiproxyDriver:
             raise
 
     # ------------------------------------------------------------ leftovers
-
     async def leftovers(self, api: str, run_id: str | None = None) -> list[tuple[str, str]]:
         """``(proxy, toxic)`` pairs named by aftershock (of ``run_id`` only, when given).
 
@@ -371,7 +309,6 @@ class ToxiproxyDriver:
         return found
 
     # ------------------------------------------------------------ actions
-
     async def act(self, request: ActionRequest) -> list[str]:
         """``toxiproxy.reset``, ``.enable`` or ``.removeToxic``; a dry run touches nothing.
 
@@ -412,17 +349,3 @@ class ToxiproxyDriver:
                 raise TemporaryRemediationError(f"{target}: {_refusal(api, exc)}") from exc
             raise PermanentRemediationError(f"{target}: {_refusal(api, exc)}") from exc
         return [_resource(api, action, proxy, toxic)]
-
-
-def _resource(api: str, action: str, proxy: str, toxic: str | None) -> str:
-    if action == "toxiproxy.reset":
-        return f"{api}/reset"
-    if action == "toxiproxy.enable":
-        return f"{api}/proxies/{proxy}"
-    return f"{api}/proxies/{proxy}/toxics/{toxic}"
-
-
-async def _ignore_missing(call: Callable[[], Awaitable[object]]) -> None:
-    # Already gone is the state a revert wants: 404 counts as success.
-    with suppress(ToxiproxyNotFound):
-        await _retrying(call)
