@@ -100,6 +100,7 @@ class ProcessDriver:
         """Start ``name`` unless it is running; wait until it is ready; return its pid."""
         sup = self._supervised(name, target)
         async with sup.lock:
+            await _reap_if_dead(sup)
             if not sup.running:
                 await self._spawn(name, sup)
             assert sup.proc is not None
@@ -196,6 +197,8 @@ class ProcessDriver:
                 raise RevertFailed(f"process {pid} did not resume after SIGCONT", target=name)
             return
         sup = self._procs.get(name)
+        if sup is not None:
+            await _reap_if_dead(sup)
         if sup is None or sup.running:
             return
         try:
@@ -338,3 +341,17 @@ class ProcessDriver:
             with contextlib.suppress(DriverError):
                 _send(proc.pid, sup.starttime, signal.SIGKILL, "", DriverError)
             await proc.wait()
+
+
+async def _reap_if_dead(sup: _Supervised) -> None:
+    """Collect the exit of a child /proc already shows dead, before asking if it runs.
+
+    asyncio learns of a child's exit a moment after the kernel does; a revert in
+    that moment would otherwise see a dead process as running and not restart it.
+    """
+    if sup.proc is None or sup.proc.returncode is not None:
+        return
+    stat = read_stat(sup.proc.pid)
+    if stat is None or stat.state in {"Z", "X"}:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sup.proc.wait(), timeout=2.0)
