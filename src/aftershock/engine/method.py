@@ -73,8 +73,17 @@ class MethodExecutor:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if watcher in done:
                     reason = watcher.result()
+                    decided = clock.monotonic()
                     await self._cancel(tasks)
-                    await self.rollback()
+                    errors = await self.rollback()
+                    took = clock.monotonic() - decided
+                    # How fast the abort was honoured is part of the record, not a guess.
+                    self.ctx.journal.note(
+                        "rollback.done",
+                        t=self._t(),
+                        after_abort_ms=round(took * 1000, 3),
+                        errors=errors,
+                    )
                     return MethodResult(MethodOutcome.ABORTED, str(reason))
                 failed = [t for t in done if t.exception() is not None]
                 if failed:
@@ -98,6 +107,7 @@ class MethodExecutor:
         while True:
             await self.ctx.clock.sleep(self.ctx.abort_poll)
             if self.ctx.kill_switch():
+                self.ctx.journal.note("abort", reason="kill switch engaged", t=self._t())
                 return "kill switch engaged"
             assert self.started is not None
             reason = self.abort_check(self.ctx.clock.monotonic() - self.started)
