@@ -19,10 +19,10 @@ from typing import Final, Self
 
 import httpx
 
+from aftershock.model.jsonpath import PathNotFound, describe, find, json_equals, parse
 from aftershock.model.probes import BodyMatch, HttpProbe
 from aftershock.model.secrets import Secret, reveal
 from aftershock.ports import Clock, ProbeResult
-from aftershock.probes.jsonpath import PathNotFound, describe, find, json_equals, parse
 from aftershock.probes.redact import Redactor
 from aftershock.probes.stopwatch import Stopwatch, format_seconds
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftershock.model.probes import BodyMatch
-from aftershock.probes.jsonpath import (
+from aftershock.model.jsonpath import (
     JsonPathError,
     PathNotFound,
     describe,
