@@ -11,7 +11,7 @@ from typing import Any
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
 from aftershock.errors import ConfigError
 from aftershock.journal.faults import FaultJournal
-from aftershock.journal.reading import JournalProblem, outstanding
+from aftershock.journal.reading import JournalProblem, Outstanding, outstanding
 from aftershock.model.targets import TargetKind
 from aftershock.runtime.experiments import run_is_live
 from aftershock.runtime.wiring import build_drivers
@@ -66,48 +66,33 @@ async def recover(
             driver = drivers.get(handle.kind)
             if driver is None:
                 message = f"no driver for {handle.kind.value}"
-                report.actions.append(
-                    RecoveryAction(
-                        run_id=item.run_id,
-                        key=item.key,
-                        fault=handle.fault,
-                        target=handle.target,
-                        ok=False,
-                        message=message,
-                    )
-                )
+                report.actions.append(_action(item, ok=False, message=message))
                 continue
             try:
                 await driver.revert(handle)
             except Exception as exc:  # noqa: BLE001 - every fault is tried; errors are reported
                 journal.revert_failed(handle, str(exc))
-                report.actions.append(
-                    RecoveryAction(
-                        run_id=item.run_id,
-                        key=item.key,
-                        fault=handle.fault,
-                        target=handle.target,
-                        ok=False,
-                        message=str(exc),
-                    )
-                )
+                report.actions.append(_action(item, ok=False, message=str(exc)))
                 continue
             journal.reverted(handle)
-            report.actions.append(
-                RecoveryAction(
-                    run_id=item.run_id,
-                    key=item.key,
-                    fault=handle.fault,
-                    target=handle.target,
-                    ok=True,
-                    message="reverted",
-                )
-            )
+            report.actions.append(_action(item, ok=True, message="reverted"))
         toxiproxy = drivers.get(TargetKind.TOXIPROXY)
         if isinstance(toxiproxy, ToxiproxyDriver):
             for api in sorted(apis | set(settings.allow.toxiproxy)):
                 await _remove_leftovers(settings, toxiproxy, api, report)
     return report
+
+
+def _action(item: Outstanding, *, ok: bool, message: str) -> RecoveryAction:
+    handle = item.handle
+    return RecoveryAction(
+        run_id=item.run_id,
+        key=item.key,
+        fault=handle.fault,
+        target=handle.target,
+        ok=ok,
+        message=message,
+    )
 
 
 _RUN_IN_TOXIC = re.compile(r"^aftershock-(\d{8}T\d{6}Z-[0-9a-f]{6})-")
