@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aftershock.model.probes import BodyMatch
 from aftershock.model.jsonpath import (
     JsonPathError,
     PathNotFound,
@@ -17,6 +16,7 @@ from aftershock.model.jsonpath import (
     json_equals,
     parse,
 )
+from aftershock.model.probes import BodyMatch
 
 DOC: dict[str, Any] = {
     "status": "ok",
