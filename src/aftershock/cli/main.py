@@ -12,7 +12,9 @@ from aftershock.cli import run as run_cmds
 from aftershock.cli import validate as validate_cmds
 from aftershock.cli.demo import demo
 from aftershock.cli.heal import heal
+from aftershock.cli.operator import operator
 from aftershock.cli.proxy import proxy
+from aftershock.cli.schedule import schedule
 from aftershock.errors import AftershockError
 from aftershock.observability.logging import LogFormat, configure_logging
 
@@ -56,6 +58,8 @@ app.command()(run_cmds.recover)
 app.command()(run_cmds.report)
 app.command()(run_cmds.history)
 app.command()(run_cmds.lever)
+app.command()(schedule)
+app.command()(operator)
 
 
 def main() -> None:

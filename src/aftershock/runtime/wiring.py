@@ -42,6 +42,11 @@ def build_drivers(
         drivers[TargetKind.TOXIPROXY] = ToxiproxyDriver(settings.allow)
     if TargetKind.DOCKER in kinds:
         drivers[TargetKind.DOCKER] = DockerDriver(settings.allow)
+    if TargetKind.KUBERNETES in kinds:
+        # Imported here: the kubernetes SDK takes about a second to import; pay only when used.
+        from aftershock.drivers.kubernetes import KubernetesDriver
+
+        drivers[TargetKind.KUBERNETES] = KubernetesDriver(settings.allow)
     if TargetKind.PROCESS in kinds:
         processes = {
             n: t.process for n, t in targets.items() if isinstance(t.process, ProcessTarget)

@@ -1,0 +1,50 @@
+"""``aftershock schedule DIR``: the scheduler daemon, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aftershock.errors import AftershockError
+from aftershock.scheduling import run_schedule
+from aftershock.settings import load_settings
+
+__all__ = ["schedule"]
+
+EXIT_INVALID = 2
+
+
+def schedule(
+    directory: Annotated[
+        Path, typer.Argument(help="Directory of experiment files (searched recursively).")
+    ],
+    reload_every: Annotated[
+        float, typer.Option(help="Seconds between checks for changed files.", min=0.1)
+    ] = 2.0,
+) -> None:
+    """Run every experiment with spec.schedule in DIR on its cron; reload files on change."""
+    try:
+        settings = load_settings()
+    except AftershockError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    if not directory.is_dir():
+        typer.echo(f"error: {directory}: not a directory", err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"watching {directory} (stop with Ctrl-C)")
+        await run_schedule(
+            directory, settings=settings, stop=stop, reload_every=reload_every, echo=typer.echo
+        )
+
+    asyncio.run(main())
+    typer.echo("stopped")

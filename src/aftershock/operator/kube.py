@@ -1,0 +1,203 @@
+"""The operator's own Kubernetes calls: status, events, the lease and the lever ConfigMap.
+
+kopf watches and patches the custom resources it handles; everything else the
+operator writes goes through this small adapter around the official client,
+called in threads so the event loop never blocks. Status is always patched on
+the ``/status`` subresource, events are ``events.k8s.io/v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import kopf
+import kubernetes
+from kubernetes.client import ApiException
+
+from aftershock.errors import DriverUnavailable
+from aftershock.model.schema import GROUP, VERSION
+
+__all__ = ["KubeAccess", "KubeConflict", "KubeNotFound", "micro_time"]
+
+_client: Any = kubernetes.client  # partially typed upstream; used dynamically here
+_config: Any = kubernetes.config
+
+CONTROLLER: Final = "aftershock.dev/operator"
+"""``reportingController`` of every event the operator posts."""
+
+
+class KubeNotFound(LookupError):
+    """The object does not exist (HTTP 404)."""
+
+
+class KubeConflict(RuntimeError):
+    """Someone else changed or created the object first (HTTP 409)."""
+
+
+def micro_time(moment: datetime) -> str:
+    """A Kubernetes ``MicroTime``: always six fractional digits, always ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _translate(exc: ApiException, what: str) -> Exception:
+    if exc.status == 404:
+        return KubeNotFound(what)
+    if exc.status == 409:
+        return KubeConflict(what)
+    return DriverUnavailable(f"Kubernetes API: {what}: HTTP {exc.status} {exc.reason}")
+
+
+class KubeAccess:
+    """One API client from a kubeconfig file, or from the pod's service account."""
+
+    def __init__(self, kubeconfig: Path | None = None) -> None:
+        self._kubeconfig = kubeconfig
+        self._config = self._load()
+        self._api: Any = _client.ApiClient(self._config)
+        self._custom = _client.CustomObjectsApi(self._api)
+        self._events = _client.EventsV1Api(self._api)
+        self._leases = _client.CoordinationV1Api(self._api)
+        self._core = _client.CoreV1Api(self._api)
+
+    def _load(self) -> Any:
+        config = _client.Configuration()
+        if self._kubeconfig is not None:
+            _config.load_kube_config(config_file=str(self._kubeconfig), client_configuration=config)
+        else:
+            try:
+                _config.load_incluster_config(client_configuration=config)
+            except _config.ConfigException:
+                _config.load_kube_config(client_configuration=config)
+        return config
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        with contextlib.suppress(Exception):
+            self._api.close()
+
+    def connection_info(self) -> kopf.ConnectionInfo:
+        """The same credentials for kopf (re-read on every login: tokens rotate)."""
+        config = self._load()
+        scheme = token = None
+        header = config.get_api_key_with_prefix("BearerToken")
+        if header:
+            scheme, _, token = str(header).partition(" ")
+        return kopf.ConnectionInfo(
+            server=config.host,
+            ca_path=config.ssl_ca_cert,
+            insecure=not config.verify_ssl,
+            scheme=scheme,
+            token=token,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+        )
+
+    async def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except ApiException as exc:
+            raise _translate(exc, what) from exc
+
+    # ------------------------------------------------------------ custom resources
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        """Merge-patch ``.status`` through the status subresource."""
+        await self._call(
+            f"patch {plural}/{name}/status",
+            self._custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": dict(status)},
+            _content_type="application/merge-patch+json",
+        )
+
+    async def post_event(
+        self,
+        regarding: Mapping[str, Any],
+        *,
+        type_: str,
+        reason: str,
+        action: str,
+        note: str,
+        instance: str,
+    ) -> None:
+        """Post an ``events.k8s.io/v1`` Event about an object (best effort)."""
+        meta = regarding.get("metadata", {})
+        namespace = str(meta.get("namespace") or "default")
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {
+                # like client-go's recorder: <object>.<unique hex> (1.20 rejects "x." prefixes)
+                "name": f"{meta.get('name', 'aftershock')}.{secrets.token_hex(8)}",
+                "namespace": namespace,
+            },
+            "eventTime": micro_time(datetime.now(UTC)),
+            "reportingController": CONTROLLER,
+            "reportingInstance": instance[:128],
+            "action": action,
+            "reason": reason,
+            "type": type_,
+            "note": note[:1024],
+            "regarding": {
+                "apiVersion": regarding.get("apiVersion"),
+                "kind": regarding.get("kind"),
+                "name": meta.get("name"),
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+        }
+        await self._call("create event", self._events.create_namespaced_event, namespace, body)
+
+    # ------------------------------------------------------------ the lease
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any]:
+        """The lease as a plain dict (camelCase keys, times as strings)."""
+        lease = await self._call(
+            f"get lease {name}", self._leases.read_namespaced_lease, name, namespace
+        )
+        data: dict[str, Any] = self._api.sanitize_for_serialization(lease)
+        return data
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the lease; ``KubeConflict`` when another replica was first."""
+        lease = await self._call(
+            "create lease", self._leases.create_namespaced_lease, namespace, dict(body)
+        )
+        data: dict[str, Any] = self._api.sanitize_for_serialization(lease)
+        return data
+
+    async def replace_lease(
+        self, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace the lease; its ``resourceVersion`` makes this optimistic (409 = lost)."""
+        lease = await self._call(
+            f"update lease {name}",
+            self._leases.replace_namespaced_lease,
+            name,
+            namespace,
+            dict(body),
+        )
+        data: dict[str, Any] = self._api.sanitize_for_serialization(lease)
+        return data
+
+    # ------------------------------------------------------------ the lever
+    async def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's ``data``, or ``None`` when it does not exist."""
+        try:
+            cm = await self._call(
+                f"get configmap {name}", self._core.read_namespaced_config_map, name, namespace
+            )
+        except KubeNotFound:
+            return None
+        return dict(cm.data or {})

@@ -1,0 +1,394 @@
+"""``ChaosScheduler``: experiments on cron schedules, over APScheduler 3.11's cron arithmetic.
+
+Why not ``AsyncIOScheduler`` with a ``SQLAlchemyJobStore``:
+
+- its timing is ``loop.call_later`` on real time, so a weekly schedule cannot be
+  tested on ``aftershock.clock.ManualClock`` in milliseconds, and its misfire
+  handling is decided by the wall clock of the process, not by our policy;
+- its job store pickles jobs (a callable reference plus arguments), while our
+  jobs are documents re-read from files or custom resources on every start:
+  what must survive a restart is only *which fires were dealt with*;
+- SQLAlchemy is not installed, and adding it for two small tables is heavy.
+
+So the fire loop is ours, driven by the injected clock; APScheduler's
+``CronTrigger`` (``scheduling/cron.py``) does the cron and time-zone arithmetic
+(DST included); ``scheduling/store.py`` keeps a per-job anchor and the fire
+history in SQLite (``$AFTERSHOCK_HOME/schedule/jobs.sqlite3``); ``jobs.py``
+says which fires of a job are due; and the pure rules (blackout, jitter, the
+decision, the misfire policy) are in ``scheduling/policy.py``.
+
+Misfire policy: a fire missed while the scheduler was not running is run once
+if it is at most ``misfire_grace`` late (10 minutes by default), otherwise it
+is skipped and recorded as ``missed``; several missed fires coalesce into one
+run, never a burst.
+
+Concurrency: ``Forbid`` (default) skips a fire while the previous run of the
+same key is going and records why; ``Allow`` runs both; ``Replace`` cancels the
+previous run's task and starts the new run only after the old one has finished.
+The run callable must therefore roll back on cancellation:
+``scheduling.daemon.run_interruptible`` turns the cancellation into
+``Runner.interrupt()``, so the old run's faults are reverted before the new run
+injects anything. ``stop()`` cancels running runs the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final, Protocol, TypeAlias
+
+import structlog
+
+from aftershock.clock import SystemClock
+from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, Problem
+from aftershock.journal.ledger import LEDGER_FILE, Ledger
+from aftershock.model.experiment import Experiment
+from aftershock.model.results import RunResult, RunStatus
+from aftershock.ports import Clock, Event, EventSink
+from aftershock.runtime import lever_engaged
+from aftershock.scheduling.cron import build_trigger
+from aftershock.scheduling.jobs import Job
+from aftershock.scheduling.policy import (
+    DEFAULT_MISFIRE_GRACE,
+    Decision,
+    Fire,
+    Reason,
+    catch_up,
+    decide,
+)
+from aftershock.scheduling.store import FireRow, ScheduleStore
+from aftershock.settings import Settings
+from aftershock.slo.budget import GateDecision, gate
+
+__all__ = ["ChaosScheduler", "HasRunResult", "RunCallable", "RunStatusLike"]
+
+_log = structlog.get_logger("aftershock.schedule")
+
+_LATE_AFTER: Final = timedelta(seconds=30)
+"""A fire started later than this after its due time is recorded as ``late``."""
+_RETRY_AFTER: Final = timedelta(minutes=1)
+
+
+class HasRunResult(Protocol):
+    """Anything carrying a run's result, such as ``runtime.RunOutcome``."""
+
+    @property
+    def result(self) -> RunResult:
+        """The finished run."""
+        ...
+
+
+RunStatusLike: TypeAlias = RunStatus | str | HasRunResult | None
+"""What a run callable returns: an outcome, a status, or nothing (recorded as ``done``)."""
+
+RunCallable: TypeAlias = Callable[[str, Experiment], Awaitable[RunStatusLike]]
+"""``run(key, experiment)``: performs one scheduled run."""
+
+
+def _status_of(value: RunStatusLike) -> str:
+    if value is None:
+        return "done"
+    if isinstance(value, str):
+        return str(value)
+    return value.result.status.value
+
+
+def _invalid(key: str, path: str, message: str) -> ExperimentInvalid:
+    return ExperimentInvalid([Problem(file=key, line=0, column=0, path=path, message=message)])
+
+
+class ChaosScheduler:
+    """Runs experiments on their ``spec.schedule``; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        run: RunCallable,
+        clock: Clock | None = None,
+        store_path: Path | None = None,
+        misfire_grace: timedelta = DEFAULT_MISFIRE_GRACE,
+        events: EventSink | None = None,
+        seed: str = "",
+        recheck_every: float = 60.0,
+    ) -> None:
+        """Open (or create) the store; nothing fires before ``start()``.
+
+        ``seed`` feeds the deterministic jitter. ``recheck_every`` bounds each
+        sleep, so a wall-clock jump (NTP, a suspended host) is noticed soon.
+        """
+        self._settings = settings
+        self._run = run
+        self._clock: Clock = clock or SystemClock()
+        self._store = ScheduleStore(store_path or settings.home / "schedule" / "jobs.sqlite3")
+        self._grace = misfire_grace
+        self._events = events
+        self._seed = seed
+        self._recheck = recheck_every
+        self._jobs: dict[str, Job] = {}
+        self._running: dict[str, set[asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._ledger: Ledger | None = None
+
+    # ------------------------------------------------------------ public API
+    async def start(self) -> None:
+        """Start firing (idempotent)."""
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.create_task(self._loop(), name="aftershock-scheduler")
+
+    async def stop(self) -> None:
+        """Stop firing; cancel running runs (they roll back) and wait for them."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        tasks = [t for group in self._running.values() for t in group if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def upsert(self, key: str, experiment: Experiment) -> datetime | None:
+        """Add or replace a job; return its next due time (UTC, jitter included).
+
+        A job whose cron and time zone are unchanged keeps its anchor, so
+        replacing it (or re-adding it after a restart) neither repeats nor drops
+        a fire; a changed cron starts from now. Raises ``ExperimentInvalid`` for
+        an experiment without a schedule or with a cron APScheduler cannot run.
+        """
+        schedule = experiment.spec.schedule
+        if schedule is None:
+            raise _invalid(key, "spec.schedule", "the experiment has no schedule")
+        try:
+            trigger = build_trigger(schedule)
+        except ValueError as exc:
+            raise _invalid(key, "spec.schedule.cron", str(exc)) from exc
+        now = self._clock.now()
+        anchor = now
+        current = self._jobs.get(key)
+        if current is not None:
+            same = (current.schedule.cron, current.schedule.timezone)
+            anchor = current.anchor if same == (schedule.cron, schedule.timezone) else now
+        else:
+            stored = self._store.job(key)
+            if stored is not None and (stored.cron, stored.timezone) == (
+                schedule.cron,
+                schedule.timezone,
+            ):
+                anchor = stored.anchor
+        job = Job(key, experiment, schedule, trigger, anchor, self._seed)
+        self._store.save_job(
+            key,
+            cron=schedule.cron,
+            timezone=schedule.timezone,
+            anchor=anchor,
+            next_fire=job.fire_time,
+            now=now,
+        )
+        self._jobs[key] = job
+        self._wake.set()
+        return job.due
+
+    def remove(self, key: str) -> None:
+        """Stop scheduling ``key``; a run in progress finishes; the history is kept."""
+        self._jobs.pop(key, None)
+        self._store.delete_job(key)
+        self._wake.set()
+
+    def next_run(self, key: str) -> datetime | None:
+        """When ``key`` is next due (UTC, jitter included); ``None`` if unknown or never."""
+        job = self._jobs.get(key)
+        return job.due if job is not None else None
+
+    def history(self, key: str) -> list[Fire]:
+        """Every recorded fire of ``key`` (also from before a restart), oldest first."""
+        return self._store.history(key)
+
+    def running(self, key: str) -> bool:
+        """Whether a run of ``key`` is going."""
+        return any(not t.done() for t in self._running.get(key, ()))
+
+    def keys(self) -> list[str]:
+        """The scheduled keys."""
+        return sorted(self._jobs)
+
+    # ------------------------------------------------------------ the loop
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self._clock.now()
+            for job in list(self._jobs.values()):
+                if job.due is not None and job.due <= now:
+                    try:
+                        self._fire(job, now)
+                    except Exception as exc:  # noqa: BLE001 - one job must not stop the others
+                        # The anchor did not move: the fire is still due; try again soon.
+                        _log.error("schedule.fire_failed", key=job.key, error=repr(exc))
+                        job.due = now + _RETRY_AFTER
+            await self._wait(self._delay(self._clock.now()))
+
+    def _delay(self, now: datetime) -> float:
+        delay = self._recheck
+        for job in self._jobs.values():
+            if job.due is not None:
+                delay = min(delay, (job.due - now).total_seconds())
+        return max(delay, 0.0)
+
+    async def _wait(self, delay: float) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def _fire(self, job: Job, now: datetime) -> None:
+        fires, earlier, anchor = job.due_fires(now, self._grace)
+        plan = catch_up(fires, now=now, grace=self._grace, earlier=earlier)
+        rows = [
+            FireRow(
+                fire_time=fire_time,
+                due=due,
+                decided_at=now,
+                decision="skip",
+                reason=Reason.MISSED.value,
+                detail=detail,
+            )
+            for fire_time, due, detail in plan.missed
+        ]
+        decision: Decision | None = None
+        if plan.run is not None:
+            decision = self._decide(job, now)
+            if decision.run and decision.reason is None and plan.late_by > _LATE_AFTER:
+                decision = Decision(
+                    run=True,
+                    reason=Reason.LATE,
+                    detail=f"started {int(plan.late_by.total_seconds())}s after it was due"
+                    f" (within the {int(self._grace.total_seconds())}s misfire grace)",
+                )
+            rows.append(
+                FireRow(
+                    fire_time=plan.run[0],
+                    due=plan.run[1],
+                    decided_at=now,
+                    decision="run" if decision.run else "skip",
+                    reason=decision.reason.value if decision.reason else "",
+                    detail=decision.detail,
+                )
+            )
+        planned = job.moved_to(anchor)
+        ids = self._store.record(
+            job.key,
+            rows,
+            cron=job.schedule.cron,
+            timezone=job.schedule.timezone,
+            anchor=anchor,
+            next_fire=planned.fire_time,
+            now=now,
+        )
+        job.anchor, job.fire_time, job.due = anchor, planned.fire_time, planned.due
+        for fire_id, row in zip(ids, rows, strict=True):
+            self._emit(
+                "schedule.fire",
+                now,
+                key=job.key,
+                fire_id=fire_id,
+                next_run=job.due.isoformat() if job.due else None,
+                **_row_fields(row),
+            )
+            _log.info("schedule.fire", key=job.key, **_row_fields(row))
+        if decision is not None and decision.run:
+            self._start(job, ids[-1], replace=decision.reason is Reason.REPLACED)
+
+    def _decide(self, job: Job, now: datetime) -> Decision:
+        first = decide(
+            job.schedule,
+            moment=now,
+            kill_switch=lever_engaged(self._settings),
+            running=self.running(job.key),
+            budget=None,
+        )
+        if not first.run:
+            return first
+        budget = self._gate(job.experiment, now)
+        if budget is None:
+            return first
+        return decide(
+            job.schedule,
+            moment=now,
+            kill_switch=False,
+            running=self.running(job.key),
+            budget=budget,
+        )
+
+    def _gate(self, experiment: Experiment, now: datetime) -> GateDecision | None:
+        spec = experiment.spec
+        if spec.budget is None or spec.budget.slo not in spec.slo:
+            return None
+        if self._ledger is None:
+            self._ledger = Ledger(self._settings.home / LEDGER_FILE)
+        window = spec.slo[spec.budget.slo].window
+        return gate(self._ledger.remaining(spec.budget.slo, window, now), spec.budget)
+
+    # ------------------------------------------------------------ runs
+    def _start(self, job: Job, fire_id: int, *, replace: bool) -> None:
+        group = self._running.setdefault(job.key, set())
+        previous = [t for t in group if not t.done()] if replace else []
+        for task in previous:
+            task.cancel()
+        task = asyncio.create_task(
+            self._execute(job.key, job.experiment, fire_id, previous),
+            name=f"aftershock-schedule:{job.key}:{fire_id}",
+        )
+        group.add(task)
+        task.add_done_callback(group.discard)
+
+    async def _execute(
+        self,
+        key: str,
+        experiment: Experiment,
+        fire_id: int,
+        previous: list[asyncio.Task[None]],
+    ) -> None:
+        try:
+            if previous:
+                await asyncio.wait(previous)
+            status = _status_of(await self._run(key, experiment))
+        except asyncio.CancelledError:
+            self._finish(key, fire_id, "cancelled")
+            raise
+        except BudgetExhausted as exc:
+            status = f"refused: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a failed run must not stop the scheduler
+            _log.warning("schedule.run_failed", key=key, error=repr(exc))
+            status = f"error: {exc}"
+        self._finish(key, fire_id, status)
+
+    def _finish(self, key: str, fire_id: int, status: str) -> None:
+        try:
+            self._store.finish(fire_id, status)
+        except AftershockError as exc:
+            _log.error("schedule.record_failed", key=key, fire_id=fire_id, error=str(exc))
+        now = self._clock.now()
+        self._emit("schedule.finished", now, key=key, fire_id=fire_id, status=status)
+        _log.info("schedule.finished", key=key, fire_id=fire_id, status=status)
+
+    def _emit(self, kind: str, at: datetime, **fields: object) -> None:
+        if self._events is not None:
+            self._events.emit(Event(kind=kind, at=at, fields=fields))
+
+
+def _row_fields(row: FireRow) -> dict[str, object]:
+    return {
+        "fire_time": row.fire_time.isoformat(),
+        "due": row.due.isoformat(),
+        "decision": row.decision,
+        "reason": row.reason,
+        "detail": row.detail,
+    }

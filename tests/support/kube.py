@@ -1,0 +1,403 @@
+"""Pytest plugin: a real Kubernetes API server for tests that need one.
+
+``kubeconfig`` is the path of a kubeconfig whose server answers: ``$KUBECONFIG``
+when it does, otherwise the control plane of ``../shared/kube/build-and-start.sh``
+(kube-apiserver, kube-controller-manager and etcd v1.20.2 on 127.0.0.1; started
+here when running as root — building it takes minutes the first time, which is
+done before the per-test timeout starts, see ``pytest_runtest_protocol``).
+Without a server the test is skipped with the reason, unless
+``AFTERSHOCK_REQUIRE_KUBE=1`` (CI), where it fails: CI never passes by skipping.
+
+There is no scheduler and no kubelet: controllers create pods, which stay
+Pending. ``kube.kubelet`` (started by the ``kube`` fixture) plays the kubelet for
+the test's namespace: it marks every new pod Running and Ready through the
+status subresource, so ReplicaSets count Ready replicas and rollouts progress;
+``pause()`` keeps new pods Pending (to watch a fault before it heals), ``resume()``.
+
+Fixtures: ``kubeconfig`` and ``kube_api`` (session), ``namespace`` (a fresh
+namespace, deleted after the test) and ``kube`` (helpers on that namespace:
+Deployments, Nodes — deleted after the test —, waiting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+__all__ = ["FakeKubelet", "Kube", "eventually", "mark_ready"]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(
+    os.environ.get("AFTERSHOCK_KUBE_SCRIPT")
+    or ROOT.parent / "shared" / "kube" / "build-and-start.sh"
+)
+START_TIMEOUT = 1200
+"""Seconds the first build and start may take (measured: about 4 minutes on 2 cores)."""
+_STATE: dict[str, tuple[str | None, str]] = {}
+
+
+def _api(kubeconfig: str) -> client.ApiClient:
+    loader: Any = config
+    api: client.ApiClient = loader.new_client_from_config(config_file=kubeconfig)
+    return api
+
+
+def _close(api: client.ApiClient) -> None:
+    closer: Any = api  # ApiClient.close is untyped
+    closer.close()
+
+
+def _why_not(kubeconfig: str) -> str | None:
+    """``None`` when the server of ``kubeconfig`` answers, else why not (one line)."""
+    if not Path(kubeconfig).is_file():
+        return f"{kubeconfig} does not exist"
+    try:
+        api = _api(kubeconfig)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+        return " ".join(str(exc).split())
+    try:
+        client.VersionApi(api).get_code(_request_timeout=(3, 5))
+    except Exception as exc:  # noqa: BLE001
+        return " ".join(str(exc).split())[:300]
+    finally:
+        _close(api)
+    return None
+
+
+def _start() -> tuple[str | None, str]:
+    """Run the start script; return (kubeconfig path or None, why not)."""
+    try:
+        done = subprocess.run(
+            ["bash", str(SCRIPT)],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"{SCRIPT}: {exc}"
+    for line in done.stdout.splitlines():
+        if done.returncode == 0 and line.startswith("KUBECONFIG="):
+            return line.partition("=")[2].strip(), ""
+    tail = " | ".join(done.stderr.strip().splitlines()[-5:])
+    return None, f"{SCRIPT} exited {done.returncode}: {tail}"
+
+
+def _resolve() -> tuple[str | None, str]:
+    """The kubeconfig of a server that answers, or why there is none; computed once."""
+    if "result" in _STATE:
+        return _STATE["result"]
+    reasons: list[str] = []
+    env = os.environ.get("KUBECONFIG")
+    result: tuple[str | None, str] | None = None
+    if env:
+        why = _why_not(env)
+        if why is None:
+            result = (env, "")
+        else:
+            reasons.append(f"KUBECONFIG={env} does not answer: {why}")
+    if result is None:
+        if os.geteuid() != 0:
+            reasons.append("not root, so no control plane can be built and started")
+        elif not SCRIPT.is_file():
+            reasons.append(f"the start script {SCRIPT} was not found")
+        else:
+            path, detail = _start()
+            why = _why_not(path) if path else detail
+            if path and why is None:
+                result = (path, "")
+            else:
+                reasons.append(why or detail)
+    _STATE["result"] = result or (None, "; ".join(reasons))
+    return _STATE["result"]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Start the control plane before pytest-timeout arms the per-test timer.
+
+    The first build takes minutes; it belongs to the session, not to whichever
+    test happens to need the server first.
+    """
+    if "kubeconfig" in getattr(item, "fixturenames", ()):
+        _resolve()
+    return (yield)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    """The path of a kubeconfig whose API server answers (skip, or fail in CI, without one)."""
+    path, reason = _resolve()
+    if path is None:
+        message = f"Kubernetes API server not available: {reason}"
+        if os.environ.get("AFTERSHOCK_REQUIRE_KUBE") == "1":
+            pytest.fail(f"{message} (AFTERSHOCK_REQUIRE_KUBE=1)", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kube_api(kubeconfig: str) -> Iterator[client.ApiClient]:
+    """An API client on ``kubeconfig`` (the admin token), closed at the end of the session."""
+    api = _api(kubeconfig)
+    try:
+        yield api
+    finally:
+        _close(api)
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(response.data)
+    finally:
+        response.release_conn()
+    return data
+
+
+def eventually(check: Callable[[], bool], what: str, *, timeout: float = 60) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting until {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, kube_api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace for one test (with its default ServiceAccount), deleted after it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:30].strip("-")
+    name = f"ast-{slug}-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(kube_api)
+    body: Any = {"metadata": {"name": name, "labels": {"aftershock.test": "1"}}}
+    _json(core.create_namespace(body, _preload_content=False))
+    try:
+        # Pods are refused until the controller-manager has made the default ServiceAccount.
+        eventually(
+            lambda: bool(
+                _json(core.list_namespaced_service_account(name, _preload_content=False))["items"]
+            ),
+            f"namespace {name} has its default ServiceAccount",
+        )
+        yield name
+    finally:
+        with contextlib.suppress(ApiException):
+            _json(core.delete_namespace(name, _preload_content=False))
+
+
+def mark_ready(core: client.CoreV1Api, pod: Mapping[str, Any]) -> None:
+    """Act as the kubelet: report the pod Running with every container ready."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta, spec = pod["metadata"], pod.get("spec") or {}
+    kinds = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+    status = {
+        "phase": "Running",
+        "startTime": now,
+        "conditions": [{"type": t, "status": "True", "lastTransitionTime": now} for t in kinds],
+        "containerStatuses": [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": now}},
+            }
+            for c in spec.get("containers") or []
+        ],
+    }
+    _json(
+        core.patch_namespaced_pod_status(
+            meta["name"], meta["namespace"], {"status": status}, _preload_content=False
+        )
+    )
+
+
+def _is_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+class FakeKubelet:
+    """A thread that marks every pod of one namespace Ready soon after it appears."""
+
+    def __init__(self, kubeconfig: str, namespace: str, *, interval: float = 0.2) -> None:
+        self.namespace = namespace
+        self.interval = interval
+        self._paused = threading.Event()
+        self._round = threading.Lock()
+        self._api = _api(kubeconfig)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"kubelet-{namespace}", daemon=True)
+
+    def start(self) -> FakeKubelet:
+        """Start marking pods."""
+        self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """From now on new pods stay Pending (to observe a fault before it heals)."""
+        self._paused.set()
+        with self._round:  # a round that started before the pause has finished
+            pass
+
+    def resume(self) -> None:
+        """Mark pods Ready again."""
+        self._paused.clear()
+
+    def stop(self) -> None:
+        """Stop, and close the client."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        _close(self._api)
+
+    def _run(self) -> None:
+        core = client.CoreV1Api(self._api)
+        while not self._stop.wait(self.interval):
+            with self._round:
+                if not self._paused.is_set():
+                    self._mark_round(core)
+
+    def _mark_round(self, core: client.CoreV1Api) -> None:
+        try:
+            pods = _json(core.list_namespaced_pod(self.namespace, _preload_content=False))
+        except Exception:  # noqa: BLE001 - the namespace may be going away
+            return
+        for pod in pods.get("items") or []:
+            if _is_ready(pod) or pod["metadata"].get("deletionTimestamp"):
+                continue
+            with contextlib.suppress(Exception):  # deleted or changed meanwhile: next round
+                mark_ready(core, pod)
+
+
+class Kube:
+    """Helpers on one test namespace of a real API server."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, kubelet: FakeKubelet) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.kubelet = kubelet
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.nodes: list[str] = []
+
+    def deployment(
+        self, name: str, *, replicas: int = 2, labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Create a Deployment of ``replicas`` busybox pods labelled ``app=<name>``."""
+        pod_labels = {"app": name, **(labels or {})}
+        body: Any = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "labels": pod_labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": pod_labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "terminationGracePeriodSeconds": 0,
+                        "containers": [{"name": "main", "image": "busybox:stable"}],
+                    },
+                },
+            },
+        }
+        return _json(
+            self.apps.create_namespaced_deployment(self.namespace, body, _preload_content=False)
+        )
+
+    def read(self, kind: str, name: str) -> dict[str, Any]:
+        """A Deployment, ReplicaSet, Pod or Node as JSON."""
+        raw: Any
+        if kind == "Pod":
+            raw = self.core.read_namespaced_pod(name, self.namespace, _preload_content=False)
+        elif kind == "Node":
+            raw = self.core.read_node(name, _preload_content=False)
+        elif kind == "ReplicaSet":
+            raw = self.apps.read_namespaced_replica_set(
+                name, self.namespace, _preload_content=False
+            )
+        else:
+            raw = self.apps.read_namespaced_deployment(name, self.namespace, _preload_content=False)
+        return _json(raw)
+
+    def pods(self, selector: str | None = None) -> list[dict[str, Any]]:
+        """The namespace's pods (not being deleted), sorted by name."""
+        kwargs: dict[str, Any] = {"label_selector": selector} if selector else {}
+        items = _json(
+            self.core.list_namespaced_pod(self.namespace, **kwargs, _preload_content=False)
+        )
+        live = [p for p in items["items"] if not p["metadata"].get("deletionTimestamp")]
+        return sorted(live, key=lambda p: p["metadata"]["name"])
+
+    def replicasets(self, selector: str | None = None) -> list[dict[str, Any]]:
+        """The namespace's ReplicaSets."""
+        kwargs: dict[str, Any] = {"label_selector": selector} if selector else {}
+        raw = self.apps.list_namespaced_replica_set(
+            self.namespace, **kwargs, _preload_content=False
+        )
+        return list(_json(raw)["items"])
+
+    def ready_deployment(self, name: str, *, replicas: int = 2, **kw: Any) -> list[str]:
+        """A Deployment whose pods are all Ready; return the pod names."""
+        self.deployment(name, replicas=replicas, **kw)
+        self.wait_ready(name, replicas)
+        return [p["metadata"]["name"] for p in self.pods(f"app={name}")]
+
+    def wait_ready(self, name: str, replicas: int, *, timeout: float = 90) -> None:
+        """Until the Deployment has rolled out ``replicas`` Ready replicas and no others."""
+
+        def settled() -> bool:
+            deployment = self.read("Deployment", name)
+            status = deployment.get("status", {})
+            return (
+                # A status older than the spec says nothing about the spec.
+                status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+                and status.get("updatedReplicas", 0) == replicas
+                and status.get("readyReplicas", 0) == replicas
+                and status.get("replicas", 0) == replicas
+                and len(self.pods(f"app={name}")) == replicas
+            )
+
+        eventually(settled, f"Deployment {name} has {replicas} Ready replicas", timeout=timeout)
+
+    def node(self, name: str, **labels: str) -> dict[str, Any]:
+        """Create a Node (cluster-scoped; deleted after the test)."""
+        labels = {"aftershock.test": "1", **labels}
+        body = client.V1Node(metadata=client.V1ObjectMeta(name=name, labels=labels))
+        self.nodes.append(name)
+        return _json(self.core.create_node(body, _preload_content=False))
+
+    def cleanup(self) -> None:
+        """Delete the nodes this test made."""
+        for name in self.nodes:
+            with contextlib.suppress(ApiException):
+                _json(self.core.delete_node(name, _preload_content=False))
+
+
+@pytest.fixture
+def kube(kubeconfig: str, kube_api: client.ApiClient, namespace: str) -> Iterator[Kube]:
+    """Helpers on a fresh namespace, with a fake kubelet marking its pods Ready."""
+    kubelet = FakeKubelet(kubeconfig, namespace).start()
+    helper = Kube(kube_api, namespace, kubelet)
+    try:
+        yield helper
+    finally:
+        kubelet.stop()
+        helper.cleanup()
