@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from aftershock.cli.run import _settings, execute, load_policy
+from aftershock.cli.run import execute, load_policy, settings_or_exit
 from aftershock.journal.report import load_run, write_report
 from aftershock.loading import load_file
 from aftershock.model.experiment import Experiment
@@ -119,7 +119,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run the closed loop here: latency, a crash, the healer, the verdict, the MTTR, a report."""
-    settings = _settings()
+    settings = settings_or_exit()
     where = directory or settings.home / "demo"
     path = write_demo(where)
     experiment = next(d.document for d in load_file(path) if isinstance(d.document, Experiment))

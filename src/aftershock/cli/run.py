@@ -33,7 +33,8 @@ EXIT_ABORTED = 3
 EXIT_ERRORED = 4
 
 
-def _settings() -> Settings:
+def settings_or_exit() -> Settings:
+    """The controller settings, or exit 2 with the one-line reason."""
     try:
         return load_settings()
     except AftershockError as exc:
@@ -136,7 +137,7 @@ def run(
     ] = False,
 ) -> None:
     """Run one experiment (exit 0 passed, 1 failed, 2 invalid, 3 aborted, 4 errored, 130 halt)."""
-    settings = _settings()
+    settings = settings_or_exit()
     experiment = _experiment(file, name, settings)
     policy = load_policy(experiment, file, settings)
     console = Console()
@@ -244,7 +245,7 @@ def history(
     """Runs, budget spend and recovery times per experiment, week over week."""
     from datetime import UTC, datetime
 
-    settings = _settings()
+    settings = settings_or_exit()
     ledger = Ledger(settings.home / "ledger.sqlite3")
     rows = ledger.history(weeks, datetime.now(UTC))
     table = Table(title="aftershock history")
@@ -289,7 +290,7 @@ def history(
 
 def recover() -> None:
     """Revert every journaled fault that has no revert record."""
-    settings = _settings()
+    settings = settings_or_exit()
     report_ = asyncio.run(runtime.recover(settings))
     console = Console()
     for action in report_.actions:
@@ -313,7 +314,7 @@ def lever(
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """The kill switch: engage stops running experiments and refuses new ones."""
-    settings = _settings()
+    settings = settings_or_exit()
     if action not in ("engage", "release", "status"):
         typer.echo("error: expected engage, release or status", err=True)
         raise typer.Exit(EXIT_INVALID)

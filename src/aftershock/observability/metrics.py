@@ -118,11 +118,6 @@ class MeteredProbe:
             await close()
 
 
-def fanout(*sinks: object) -> FanOut:
-    """One sink that forwards to several."""
-    return FanOut([s for s in sinks if s is not None])
-
-
 class FanOut:
     """An ``EventSink`` that forwards every event to each of its sinks."""
 

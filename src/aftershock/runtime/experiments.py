@@ -19,7 +19,7 @@ from typing import Any
 
 from aftershock.clock import SystemClock
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
-from aftershock.engine.context import HealingObserver, RunContext
+from aftershock.engine.context import HealingObserver, NullSink, RunContext
 from aftershock.engine.runner import Runner
 from aftershock.errors import BudgetExhausted
 from aftershock.healer import Healer, MemoryStateStore
@@ -154,7 +154,7 @@ async def run_experiment(
     targets = dict(experiment.spec.targets)
     if policy is not None:
         targets = merged_targets(targets, policy.spec.targets)
-    sink: EventSink = events or _NullSink()
+    sink: EventSink = events or NullSink()
     with _run_lock(settings, run_id), _pausing(settings, run_id, experiment, dry_run=dry_run):
         async with AsyncExitStack() as stack:
             if drivers is None:
@@ -280,8 +280,3 @@ def _pausing(
         yield
     finally:
         path.unlink(missing_ok=True)
-
-
-class _NullSink:
-    def emit(self, event: object) -> None:
-        """Drop the event."""
