@@ -75,9 +75,11 @@ class Attempts:
         self.log.say(match, permit, incident=incident, attempt=attempt)
         clock = self.emit.clock
         mono = clock.monotonic()
-        self.acted.append((mono, match.playbook.name))
-        if incident is not None:
-            incident.acted(match.playbook.name, clock.now(), mono)
+        # A dry run decides but touches nothing: it must not count as the healer having acted.
+        if not self.runner.dry_run:
+            self.acted.append((mono, match.playbook.name))
+            if incident is not None:
+                incident.acted(match.playbook.name, clock.now(), mono)
         self.watches[match.probe].enter(Phase.REMEDIATING, f"playbook {match.playbook.name}")
         task = asyncio.get_running_loop().create_task(
             self._run(match, incident, attempt), name=f"heal:{self.emit.policy}/{match.target}"
