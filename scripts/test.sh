@@ -13,11 +13,13 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
-# System packages the real-backend tests use (Docker daemon, busybox for test images).
+# System packages the real-backend tests use (Docker daemon, busybox for test images,
+# Debian's chromium for the headless-browser check of the HTML report).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
   [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
@@ -32,6 +34,15 @@ if [ "$(id -u)" = 0 ] && command -v dockerd >/dev/null && [ -z "${DOCKER_HOST:-}
     export "$out"
   else
     echo "warning: could not start the private dockerd" >&2
+  fi
+fi
+
+# Start the local Kubernetes control plane (built once, about 4 minutes, then cached).
+if [ "$(id -u)" = 0 ] && [ -z "${KUBECONFIG:-}" ]; then
+  if out=$(bash scripts/kube.sh); then
+    export "$out"
+  else
+    echo "warning: could not start the local Kubernetes control plane" >&2
   fi
 fi
 

@@ -1,7 +1,7 @@
 """Pytest plugin: a real Kubernetes API server for tests that need one.
 
 ``kubeconfig`` is the path of a kubeconfig whose server answers: ``$KUBECONFIG``
-when it does, otherwise the control plane of ``../shared/kube/build-and-start.sh``
+when it does, otherwise the control plane started by ``scripts/kube.sh``
 (kube-apiserver, kube-controller-manager and etcd v1.20.2 on 127.0.0.1; started
 here when running as root — building it takes minutes the first time, which is
 done before the per-test timeout starts, see ``pytest_runtest_protocol``).
@@ -43,7 +43,7 @@ __all__ = ["FakeKubelet", "Kube", "eventually", "mark_ready"]
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(
     os.environ.get("AFTERSHOCK_KUBE_SCRIPT")
-    or ROOT.parent / "shared" / "kube" / "build-and-start.sh"
+    or ROOT / "scripts" / "kube.sh"
 )
 START_TIMEOUT = 1200
 """Seconds the first build and start may take (measured: about 4 minutes on 2 cores)."""
