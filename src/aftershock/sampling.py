@@ -65,12 +65,17 @@ class Sampler:
         """Whether the sampling task is alive."""
         return self._task is not None and not self._task.done()
 
-    def start(self) -> None:
-        """Start sampling now (first sample immediately); a no-op when already running."""
+    def start(self, delay: float = 0.0) -> None:
+        """Start sampling (the first sample after ``delay`` seconds); no-op when running."""
         if not self.running:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"sampler:{self.name or id(self)}"
+                self._run(delay), name=f"sampler:{self.name or id(self)}"
             )
+
+    def cancel(self) -> None:
+        """Ask the sampling task to stop without waiting (``stop`` waits)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     async def stop(self) -> None:
         """Stop sampling, cancelling a check in flight; idempotent."""
@@ -98,7 +103,9 @@ class Sampler:
         """The newest sample, if any."""
         return self._series[-1] if self._series else None
 
-    async def _run(self) -> None:
+    async def _run(self, delay: float) -> None:
+        if delay > 0:
+            await self._clock.sleep(delay)
         due = self._clock.monotonic()
         while True:
             started = self._clock.monotonic()

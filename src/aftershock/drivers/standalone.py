@@ -17,6 +17,7 @@ import httpx
 from aftershock.errors import PermanentRemediationError, TemporaryRemediationError
 from aftershock.model.actions import ActionStepBase, CommandParams, HttpCallParams
 from aftershock.model.secrets import reveal
+from aftershock.tls import client_context
 
 __all__ = ["http_call", "post_json", "run_command"]
 
@@ -32,7 +33,9 @@ async def http_call(step: ActionStepBase) -> str:
     body = reveal(params.body) if params.body is not None else None
     timeout = step.timeout.total_seconds()
     try:
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, trust_env=False, verify=client_context()
+        ) as client:
             response = await client.request(params.method, url, headers=headers, content=body)
     except httpx.HTTPError as exc:
         msg = f"http.call {params.method} failed: {type(exc).__name__}"
@@ -54,7 +57,7 @@ async def post_json(
     limit: float = 5.0,
 ) -> int:
     """POST a JSON document (escalations); return the status code, raise on transport errors."""
-    async with httpx.AsyncClient(timeout=limit, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=limit, trust_env=False, verify=client_context()) as client:
         response = await client.post(url, json=dict(payload), headers=dict(headers or {}))
     return response.status_code
 

@@ -66,6 +66,7 @@ class Healer:
         fault_of: Callable[[str], str | None] | None = None,
         sample_capacity: int = 100,
         incident_capacity: int = 1000,
+        stagger: bool = False,
     ) -> None:
         spec = policy.spec
         missing = sorted(set(spec.watch) - set(probes))
@@ -74,6 +75,7 @@ class Healer:
             raise ConfigError(msg)
         ns = policy.metadata.namespace
         self.policy = policy
+        self._stagger = stagger
         self.key = f"{ns}/{policy.metadata.name}" if ns else policy.metadata.name
         """The policy's name (``namespace/name`` in a cluster): the key of its state."""
         self.dry_run = spec.dry_run
@@ -140,15 +142,18 @@ class Healer:
         ]
         self.running = True
         try:
-            for sampler in samplers:
-                sampler.start()
+            for index, sampler in enumerate(samplers):
+                # Spread first samples over the period so many watches do not all
+                # probe in the same instant of every second.
+                sampler.start(index * sampler.every / len(samplers) if self._stagger else 0.0)
             while not stop.is_set():
                 self._wakeup.clear()
                 await sleep_or_wake(self._clock, self._reconcile(), self._wakeup, stop)
         finally:
             self.running = False
             for sampler in samplers:
-                await sampler.stop()
+                sampler.cancel()
+            await asyncio.gather(*(sampler.stop() for sampler in samplers))
             await self.attempts.cancel()
             await self.escalator.drain()
 

@@ -25,6 +25,7 @@ from aftershock.model.secrets import Secret, reveal
 from aftershock.ports import Clock, ProbeResult
 from aftershock.probes.redact import Redactor
 from aftershock.probes.stopwatch import Stopwatch, format_seconds
+from aftershock.tls import client_context
 
 __all__ = [
     "BODY_LIMIT",
@@ -91,7 +92,7 @@ class HttpSession:
             # Probes go direct: no proxy variables or .netrc credentials from the
             # environment, so what is checked is exactly what was configured.
             self._client = httpx.AsyncClient(
-                limits=_KEEPALIVE, follow_redirects=False, trust_env=False
+                limits=_KEEPALIVE, follow_redirects=False, trust_env=False, verify=client_context()
             )
         return self._client
 

@@ -125,6 +125,7 @@ def build_healer(
         standalone={"http.call": http_call, "command": run_command},
         store=store,
         escalate=_escalator(policy),
+        stagger=True,
     )
     return healer, list(probes.values())
 

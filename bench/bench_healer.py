@@ -1,0 +1,534 @@
+"""Benchmark of the healer: how many HTTP endpoints one healer process watches at
+``every: 1s`` on one core, and how fast it detects an endpoint going down.
+
+Run on demand: ``.venv/bin/python bench/bench_healer.py [--steps 100,250,500,1000]``.
+
+Two processes on 127.0.0.1:
+
+* the **endpoint server** (this file with ``serve``): one asyncio process
+  serving N endpoints as N paths on **one port** (``/ep/<i>``, HTTP/1.1
+  keep-alive), pinned to its own core when there is one. Endpoints go down
+  on cue: at ``go`` the bench hands it a schedule (endpoint -> offset) and from
+  ``go + offset`` on (``time.monotonic``, which is system-wide on Linux) that
+  endpoint answers 503. ``/hook`` counts the healer's webhook calls.
+* the **healer** (this file with ``step``, a fresh process per step, pinned to
+  one core; the server gets the other one when there is one): the real
+  ``aftershock.healer.Healer`` with one real ``HttpProbeAdapter`` per endpoint
+  (``aftershock.probes.factory.build_probe``, each with its own keep-alive
+  client, as ``aftershock heal`` builds them) on ``SystemClock``. The policy is
+  built programmatically: one watch per endpoint (``every: 1s``, ``timeout:
+  500ms``, ``unhealthyAfter: 3``, ``healthyAfter: 2``) and one playbook per
+  watch whose step is an ``http.call`` to the server's ``/hook`` (with
+  ``--no-action`` the playbooks wait 1 h, so nothing is ever called; with
+  ``--shared-client`` all probes share one httpx client, to compare).
+
+Per step, after a warm-up (99 % of the watches have answered twice; measured
+anyway after 40 s, and the table says so), K = min(N/2, 250) endpoints go down
+at random moments over 8 s. Measured:
+
+* **on time**: a sample is on time when it started at most 100 ms after its
+  tick (the sampler's own schedule: previous tick + 1 s, re-anchored after an
+  overrun as the sampler does) and it answered within its 500 ms timeout with
+  the endpoint's real state (200 while up, 503 once down).
+* **detection**: when the watch turned unhealthy minus when its endpoint went
+  down; **overhead** = detection - unhealthyAfter x every (3 s). An endpoint
+  that goes down at a random phase of its 1 s period is ideally detected
+  2-3 s later, so the ideal overhead is between -1 s and 0; p99 is the worst
+  phase plus what the healer adds. Target: 1,000 endpoints with >= 99 % of
+  samples on time and p99 overhead <= 100 ms.
+* **stop**: how long the graceful ``Healer.stop()`` takes afterwards (capped;
+  the step's process is then dropped, so a slow stop does not stall the bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aftershock.clock import SystemClock
+from aftershock.drivers.standalone import http_call
+from aftershock.healer import Healer
+from aftershock.model.policy import HealingPolicy
+from aftershock.ports import Event, Probe, ProbeResult
+from aftershock.probes.factory import build_probe
+
+EVERY = 1.0
+TIMEOUT = 0.5
+UNHEALTHY_AFTER = 3
+LATE = 0.100  # a sample starting more than this after its tick is late
+SPREAD = 8.0  # seconds over which the K endpoints go down
+TAIL = UNHEALTHY_AFTER * EVERY + 2.5  # after the last one, until it must have been seen
+WARMUP_CAP = 40.0  # measure anyway after this long, and say so
+STOP_CAP = 5.0  # how long Healer.stop() may take before the step's process is dropped
+TARGET_ENDPOINTS = 1000
+TARGET_OVERHEAD = 0.100
+
+
+# ---------------------------------------------------------------- endpoint server
+
+
+def serve(port: int) -> None:
+    """The endpoint server: ``/ep/<i>`` (200, or 503 once down), ``/go``, ``/hook``."""
+    down_at: dict[int, float] = {}
+    hooks = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hooks
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request, _, headers = head.partition(b"\r\n")
+                _, path, _ = request.split(b" ", 2)
+                length = 0
+                for line in headers.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length) if length else b""
+                status, answer = b"200 OK", b"ok"
+                if path.startswith(b"/ep/"):
+                    at = down_at.get(int(path[4:]))
+                    if at is not None and time.monotonic() >= at:
+                        status, answer = b"503 Service Unavailable", b"down"
+                elif path == b"/go":  # body: {"i": offset}; answers the base time
+                    base = time.monotonic()
+                    down_at.clear()
+                    down_at.update({int(k): base + v for k, v in json.loads(body).items()})
+                    answer = json.dumps({"base": base}).encode()
+                elif path == b"/hook":
+                    hooks += 1
+                elif path == b"/hooks":
+                    answer = str(hooks).encode()
+                writer.write(
+                    b"HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+                    % (status, len(answer), answer)
+                )
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+def _start_server(port: int, cpu: int | None) -> subprocess.Popen[str]:
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if cpu is not None:
+        os.sched_setaffinity(server.pid, {cpu})
+    assert server.stdout is not None
+    if server.stdout.readline().strip() != "ready":
+        raise RuntimeError("the endpoint server did not start")
+    return server
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---------------------------------------------------------------- the healer side
+
+
+@dataclass
+class Samples:
+    """(call time, latency, ok, status) of one watch's samples."""
+
+    calls: list[tuple[float, float, bool, int | None]] = field(default_factory=list)
+    oks: int = 0
+
+
+class Timed:
+    """A probe that notes when each check was called and what it got (a thin wrapper)."""
+
+    def __init__(self, probe: Any, into: Samples) -> None:
+        self.probe = probe
+        self.into = into
+
+    async def check(self) -> ProbeResult:
+        called = time.monotonic()
+        result: ProbeResult = await self.probe.check()
+        self.into.calls.append((called, time.monotonic() - called, result.ok, result.status))
+        self.into.oks += result.ok
+        return result
+
+    async def aclose(self) -> None:
+        await self.probe.aclose()
+
+
+class Sink:
+    """Counts events and keeps when each watch turned unhealthy."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.unhealthy: dict[str, list[float]] = {}
+
+    def emit(self, event: Event) -> None:
+        self.kinds[event.kind] += 1
+        if event.kind == "watch.transition" and event.fields.get("to") == "unhealthy":
+            self.unhealthy.setdefault(str(event.fields.get("probe")), []).append(time.monotonic())
+
+    def detected(self, name: str, down_at: float) -> float | None:
+        """When the watch turned unhealthy after ``down_at``, if it did."""
+        return next((t for t in self.unhealthy.get(name, []) if t >= down_at), None)
+
+
+def policy(n: int, port: int, *, act: bool) -> HealingPolicy:
+    """One watch and one playbook per endpoint."""
+    base = f"http://127.0.0.1:{port}"
+    watch = {
+        f"ep{i}": {
+            "http": {"url": f"{base}/ep/{i}", "timeout": f"{TIMEOUT * 1000:g}ms"},
+            "every": f"{EVERY:g}s",
+            "unhealthyAfter": UNHEALTHY_AFTER,
+            "healthyAfter": 2,
+        }
+        for i in range(n)
+    }
+    playbooks = [
+        {
+            "name": f"hook-{i}",
+            "when": {"unhealthy": f"ep{i}", "for": "0s" if act else "1h"},
+            "steps": [{"action": "http.call", "with": {"url": f"{base}/hook"}, "timeout": "2s"}],
+            "limits": {"maxAttempts": 1, "cooldown": "10m"},
+        }
+        for i in range(n)
+    ]
+    return HealingPolicy.model_validate(
+        {
+            "apiVersion": "aftershock.dev/v1alpha1",
+            "kind": "HealingPolicy",
+            "metadata": {"name": f"bench-{n}"},
+            "spec": {
+                "watch": watch,
+                "playbooks": playbooks,
+                "disruptionBudget": {"max": 10_000, "per": "1h"},
+            },
+        }
+    )
+
+
+@dataclass
+class StepResult:
+    """The figures of one step."""
+
+    n: int
+    warmup: float | None
+    """Seconds until 99 % of the watches had answered twice; None: not within the cap."""
+    samples: int
+    on_time: float
+    lateness_p50: float
+    lateness_p99: float
+    latency_p99: float
+    down: int
+    detected: int
+    detection_p50: float
+    detection_p99: float
+    overhead_p50: float
+    overhead_p99: float
+    cpu: float
+    hooks: int
+    stop: float | None
+    """Seconds ``Healer.stop()`` took; None: longer than the cap."""
+
+
+def _say(text: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def _on_time(
+    calls: list[tuple[float, float, bool, int | None]],
+    since: float,
+    until: float,
+    down: float | None,
+) -> tuple[int, int, list[float], list[float]]:
+    """(samples counted, on time, start lateness, latencies) started in [since, until)."""
+    counted = good = 0
+    late: list[float] = []
+    latencies: list[float] = []
+    due = calls[0][0]
+    for k, (called, latency, ok, status) in enumerate(calls):
+        if k:
+            previous_end = calls[k - 1][0] + calls[k - 1][1]
+            due = max(due + EVERY, previous_end)  # the sampler re-anchors after an overrun
+            tick = due
+        else:
+            tick = called
+        if not since <= called < until:
+            continue
+        lateness = called - tick
+        expected = 503 if down is not None and called >= down else 200
+        answered = latency <= TIMEOUT and (ok if expected == 200 else status == 503)
+        counted += 1
+        late.append(lateness)
+        latencies.append(latency)
+        good += lateness <= LATE and answered
+    return counted, good, late, latencies
+
+
+async def _go(port: int, schedule: dict[int, float]) -> float:
+    import httpx
+
+    async with httpx.AsyncClient(trust_env=False) as client:
+        answer = await client.post(f"http://127.0.0.1:{port}/go", content=json.dumps(schedule))
+        base: float = answer.json()["base"]
+        return base
+
+
+async def _hooks(port: int) -> int:
+    import httpx
+
+    async with httpx.AsyncClient(trust_env=False) as client:
+        return int((await client.get(f"http://127.0.0.1:{port}/hooks")).text)
+
+
+async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> StepResult:
+    """Watch ``n`` endpoints; take K of them down on cue; measure (runs in its own process)."""
+    import httpx
+
+    rng = random.Random(seed * 100_003 + n)
+    recorded = {f"ep{i}": Samples() for i in range(n)}
+    probes: dict[str, Probe] = {}
+    the_policy = policy(n, port, act=act)
+    client = (
+        httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+            trust_env=False,
+        )
+        if shared
+        else None
+    )
+    for name, spec in the_policy.spec.watch.items():
+        adapter = build_probe(spec, client=client, clock=SystemClock())
+        probes[name] = Timed(adapter, recorded[name])
+    sink = Sink()
+    healer = Healer(
+        the_policy,
+        probes=probes,
+        actions={},
+        clock=SystemClock(),
+        events=sink,
+        standalone={"http.call": http_call},
+    )
+    started = time.monotonic()
+    healer.start()
+    # warm-up: 99 % of the watches have answered twice (their clients are connected)
+    warmup: float | None = None
+    while time.monotonic() - started < WARMUP_CAP:
+        if sum(s.oks >= 2 for s in recorded.values()) >= 0.99 * n:
+            warmup = time.monotonic() - started
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    chosen = rng.sample(range(n), min(n // 2, 250))
+    schedule = {i: rng.uniform(0.0, SPREAD) for i in chosen}
+    base = await _go(port, schedule)
+    _say(f"{n}: warm-up {time.monotonic() - started:.1f}s, measuring")
+    cpu_from, wall_from = time.process_time(), time.monotonic()
+    await asyncio.sleep(SPREAD + TAIL)
+    until = time.monotonic()
+    cpu = (time.process_time() - cpu_from) / (until - wall_from)
+    hooks = await _hooks(port)
+    # Graceful stop, timed (capped: the caller throws this process away afterwards).
+    stopping = time.monotonic()
+    stop: float | None = None
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(healer.stop()), STOP_CAP)
+        stop = time.monotonic() - stopping
+    _say(f"{n}: measured {until - wall_from:.1f}s; healer.stop() " + _secs(stop, STOP_CAP))
+
+    down_at = {f"ep{i}": base + offset for i, offset in schedule.items()}
+    counted = good = 0
+    late: list[float] = []
+    latencies: list[float] = []
+    for name, samples in recorded.items():
+        c, g, lt, lat = _on_time(samples.calls, base, until, down_at.get(name))
+        counted, good = counted + c, good + g
+        late += lt
+        latencies += lat
+    seen = {name: sink.detected(name, at) for name, at in down_at.items()}
+    detections = [t - down_at[name] for name, t in seen.items() if t is not None]
+    overheads = [d - UNHEALTHY_AFTER * EVERY for d in detections]
+    return StepResult(
+        n=n,
+        warmup=warmup,
+        samples=counted,
+        on_time=good / counted if counted else 0.0,
+        lateness_p50=_pct(late, 50),
+        lateness_p99=_pct(late, 99),
+        latency_p99=_pct(latencies, 99),
+        down=len(down_at),
+        detected=len(detections),
+        detection_p50=_pct(detections, 50),
+        detection_p99=_pct(detections, 99),
+        overhead_p50=_pct(overheads, 50),
+        overhead_p99=_pct(overheads, 99),
+        cpu=cpu,
+        hooks=hooks,
+        stop=stop,
+    )
+
+
+def _secs(value: float | None, cap: float) -> str:
+    return f">{cap:g}s" if value is None else f"{value:.1f}s"
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value * 1000:.0f}ms"
+
+
+def _table(results: list[StepResult]) -> str:
+    head = (
+        f"{'endpoints':>9} {'warm-up':>7} {'samples':>7} {'on time':>7} "
+        f"{'late p50':>8} {'late p99':>8} {'probe p99':>9} {'down':>4} {'seen':>4} "
+        f"{'det p50':>7} {'det p99':>7} {'ovh p50':>7} {'ovh p99':>7} "
+        f"{'cpu':>4} {'hooks':>5} {'stop':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.n:>9} {_secs(r.warmup, WARMUP_CAP):>7} {r.samples:>7} {r.on_time:>7.1%} "
+            f"{_ms(r.lateness_p50):>8} {_ms(r.lateness_p99):>8} {_ms(r.latency_p99):>9} "
+            f"{r.down:>4} {r.detected:>4} "
+            f"{_ms(r.detection_p50):>7} {_ms(r.detection_p99):>7} "
+            f"{_ms(r.overhead_p50):>7} {_ms(r.overhead_p99):>7} "
+            f"{r.cpu:>4.0%} {r.hooks:>5} {_secs(r.stop, STOP_CAP):>6}"
+        )
+    return "\n".join(lines)
+
+
+def _step_process(n: int, port: int, args: argparse.Namespace, cpu: int) -> StepResult:
+    """Run one step in a fresh process pinned to ``cpu``; return its figures."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "step", "--n", str(n)]
+    argv += ["--port", str(port), "--seed", str(args.seed)]
+    argv += ["--no-action"] * args.no_action + ["--shared-client"] * args.shared_client
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    os.sched_setaffinity(child.pid, {cpu})
+    try:
+        out, _ = child.communicate(timeout=WARMUP_CAP + SPREAD + TAIL + STOP_CAP + 60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"step {n} printed no result (exit {child.returncode})")
+    return StepResult(**json.loads(lines[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve", "step"])
+    parser.add_argument("--port", type=int, default=0, help="serve, step: the server's port")
+    parser.add_argument("--n", type=int, default=0, help="step: how many endpoints")
+    parser.add_argument("--steps", default="100,250,500,1000", help="endpoint counts")
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument(
+        "--no-action", action="store_true", help="playbooks never fire (watching only)"
+    )
+    parser.add_argument(
+        "--shared-client",
+        action="store_true",
+        help="all probes share one httpx client (aftershock heal gives each its own)",
+    )
+    args = parser.parse_args()
+    if args.mode == "serve":
+        serve(args.port)
+        return
+    if args.mode == "step":
+        result = asyncio.run(
+            run_step(
+                args.n, args.port, args.seed, act=not args.no_action, shared=args.shared_client
+            )
+        )
+        print(json.dumps(asdict(result)), flush=True)
+        os._exit(0)  # leave the healer's leftovers (a stop past its cap) behind
+    steps = [int(s) for s in args.steps.split(",") if s]
+    cores = sorted(os.sched_getaffinity(0))
+    healer_cpu, server_cpu = cores[0], (cores[1] if len(cores) > 1 else None)
+    load = os.getloadavg()
+    print(
+        f"healer benchmark: every {EVERY:g}s, timeout {TIMEOUT * 1000:g}ms, "
+        f"unhealthyAfter {UNHEALTHY_AFTER}; the healer (one process per step) pinned to "
+        f"CPU {healer_cpu}, the endpoint server (one asyncio process, N paths on one port) "
+        f"to CPU {server_cpu if server_cpu is not None else 'any'}; "
+        f"playbooks {'call /hook' if not args.no_action else 'never fire'}; "
+        f"{'one shared HTTP client' if args.shared_client else 'one HTTP client per probe'}; "
+        f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        flush=True,
+    )
+    results = []
+    for n in steps:
+        port = _free_port()
+        server = _start_server(port, server_cpu)
+        t0 = time.monotonic()
+        try:
+            results.append(_step_process(n, port, args, healer_cpu))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        _say(f"{n} endpoints: step took {time.monotonic() - t0:.0f}s")
+    print()
+    print(_table(results))
+    print()
+    print(
+        f"on time = started <= {LATE * 1000:g} ms after its tick and answered within "
+        f"{TIMEOUT * 1000:g} ms with the endpoint's real state; late = start after the tick; "
+        f"det = outage to unhealthy; ovh = det - {UNHEALTHY_AFTER} x {EVERY:g}s "
+        "(ideal: -1000..0 ms); cpu = the healer's share of its core while measuring; "
+        f"stop = Healer.stop() (capped at {STOP_CAP:g}s)"
+    )
+    capable = [r.n for r in results if r.on_time >= 0.99]
+    print(
+        "largest step with >= 99 % of samples on time: "
+        + (f"{max(capable)} endpoints" if capable else "none")
+    )
+    at_target = next((r for r in results if r.n == TARGET_ENDPOINTS), None)
+    if at_target is None:
+        print(f"target ({TARGET_ENDPOINTS} endpoints) not measured in this run")
+    else:
+        met = at_target.on_time >= 0.99 and at_target.overhead_p99 <= TARGET_OVERHEAD
+        print(
+            f"target: {TARGET_ENDPOINTS} endpoints, >= 99 % on time, p99 overhead <= "
+            f"{TARGET_OVERHEAD * 1000:g} ms -> {'MET' if met else 'NOT MET'} "
+            f"({at_target.on_time:.1%} on time, p99 overhead {_ms(at_target.overhead_p99)}, "
+            f"{at_target.detected}/{at_target.down} outages detected)"
+        )
+
+
+if __name__ == "__main__":
+    main()
