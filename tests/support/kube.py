@@ -41,10 +41,7 @@ from kubernetes.client.exceptions import ApiException
 __all__ = ["FakeKubelet", "Kube", "eventually", "mark_ready"]
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = Path(
-    os.environ.get("AFTERSHOCK_KUBE_SCRIPT")
-    or ROOT / "scripts" / "kube.sh"
-)
+SCRIPT = Path(os.environ.get("AFTERSHOCK_KUBE_SCRIPT") or ROOT / "scripts" / "kube.sh")
 START_TIMEOUT = 1200
 """Seconds the first build and start may take (measured: about 4 minutes on 2 cores)."""
 _STATE: dict[str, tuple[str | None, str]] = {}
