@@ -12,8 +12,7 @@ from __future__ import annotations
 import sqlite3
 import statistics
 import threading
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Final
 from aftershock.errors import JournalError
 from aftershock.model.results import RunResult, RunStatus
 from aftershock.slo.budget import remaining as remaining_budget
+from aftershock.storage import SqliteFile
 
 __all__ = ["LEDGER_FILE", "LEDGER_SCHEMA_VERSION", "Ledger", "LedgerRun", "LedgerSpend", "WeekRow"]
 
@@ -150,6 +150,7 @@ class Ledger:
         # Connections are per call, but within one process a lock keeps threads
         # from contending for SQLite's write lock (and its busy-retry sleeps).
         self._lock = threading.Lock()
+        self._db = SqliteFile(self.path, "ledger")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -157,28 +158,11 @@ class Ledger:
             raise JournalError(msg) from exc
         self._migrate()
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            # isolation_level=None: transactions are begun explicitly below.
-            with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
-                conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-                yield conn
-        except sqlite3.Error as exc:
-            msg = f"ledger {self.path}: {exc}"
-            raise JournalError(msg) from exc
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.connect()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled back already
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
     def _migrate(self) -> None:
         with self._lock, self._connect() as conn:

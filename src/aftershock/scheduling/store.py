@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Final
 
 from aftershock.errors import JournalError
 from aftershock.scheduling.policy import Fire
+from aftershock.storage import SqliteFile
 
 __all__ = ["KEEP_FIRES", "FireRow", "JobRow", "ScheduleStore"]
 
@@ -91,6 +92,7 @@ class ScheduleStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._db = SqliteFile(self.path, "schedule store")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -102,27 +104,11 @@ class ScheduleStore:
             for statement in _SCHEMA:
                 conn.execute(statement)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
-                conn.execute("PRAGMA busy_timeout = 10000")
-                yield conn
-        except sqlite3.Error as exc:
-            msg = f"schedule store {self.path}: {exc}"
-            raise JournalError(msg) from exc
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.connect()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
     def job(self, key: str) -> JobRow | None:
         """The stored job, or ``None`` if the key was never scheduled (or was removed)."""
