@@ -7,11 +7,11 @@ from typing import Protocol, runtime_checkable
 from aftershock.model.probes import ProbeSpec
 from aftershock.ports import Clock, ProbeResult
 from aftershock.probes.command import CommandProbeAdapter
-from aftershock.probes.http import HttpClient, HttpProbeAdapter
+from aftershock.probes.http import HttpClient, HttpProbeAdapter, shared_client
 from aftershock.probes.prometheus import PrometheusProbeAdapter
 from aftershock.probes.tcp import TcpProbeAdapter
 
-__all__ = ["ProbeAdapter", "build_probe", "sample_once"]
+__all__ = ["ProbeAdapter", "build_probe", "sample_once", "shared_client"]
 
 
 @runtime_checkable

@@ -35,6 +35,7 @@ __all__ = [
     "HttpClient",
     "HttpProbeAdapter",
     "HttpSession",
+    "shared_client",
 ]
 
 HttpClient = httpx.AsyncClient
@@ -78,6 +79,22 @@ def _explain(exc: BaseException) -> str:
         exc = exc.exceptions[0]
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def shared_client(probes: int) -> HttpClient:
+    """One keep-alive client for many HTTP probes (its owner closes it).
+
+    A client per probe costs a connection pool and start-up work each; a healer
+    watching hundreds of endpoints shares one, sized so every probe can have a
+    connection of its own.
+    """
+    size = max(100, 2 * probes)
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        follow_redirects=False,
+        trust_env=False,
+        verify=client_context(),
+    )
 
 
 class HttpSession:

@@ -24,7 +24,7 @@ from aftershock.model.secrets import reveal
 from aftershock.model.targets import ProcessTarget, TargetKind, TargetSpec
 from aftershock.observability.metrics import HealerMetrics, MeteredProbe
 from aftershock.ports import Clock, EventSink, Probe
-from aftershock.probes.factory import build_probe
+from aftershock.probes.factory import build_probe, shared_client
 from aftershock.settings import Settings
 
 __all__ = ["build_drivers", "build_healer", "merged_targets", "pause_file"]
@@ -108,11 +108,12 @@ def build_healer(
     events: EventSink,
     store: StateStore | None = None,
     metrics: HealerMetrics | None = None,
-) -> tuple[Healer, list[Probe]]:
-    """A healer for one policy over shared drivers; also returns its probes (to close)."""
+) -> tuple[Healer, list[Any]]:
+    """A healer for one policy over shared drivers; also returns what to ``aclose``."""
     probes: dict[str, Probe] = {}
+    client = shared_client(len(policy.spec.watch))
     for name, watch in policy.spec.watch.items():
-        probe: Probe = build_probe(watch)
+        probe: Probe = build_probe(watch, client=client)
         if metrics is not None:
             probe = MeteredProbe(probe, name, metrics)
         probes[name] = probe
@@ -127,7 +128,7 @@ def build_healer(
         escalate=_escalator(policy),
         stagger=True,
     )
-    return healer, list(probes.values())
+    return healer, [*probes.values(), client]
 
 
 def pause_file(settings: Settings, run_id: str) -> Path:
