@@ -15,14 +15,15 @@ short connection per call, every write one ``BEGIN IMMEDIATE`` transaction);
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Final, Protocol
 
 from aftershock.errors import JournalError
+from aftershock.storage import SqliteFile
 
 __all__ = [
     "STATE_FILE",
@@ -163,6 +164,10 @@ class SqliteStateStore:
         except OSError as exc:
             msg = f"cannot create the directory of {self.path}: {exc}"
             raise JournalError(msg) from exc
+        self._db = SqliteFile(self.path, "healer state", busy_timeout_ms=_BUSY_TIMEOUT_MS)
+        with self._db.connect() as db:
+            # WAL is a property of the file: set once, readers then never block the writer.
+            db.execute("PRAGMA journal_mode = WAL")
         with self._transaction() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
@@ -173,22 +178,8 @@ class SqliteStateStore:
                 msg = f"{self.path} has healer state schema {row[0]}; this version reads up to 1"
                 raise JournalError(msg)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with closing(sqlite3.connect(self.path, isolation_level=None)) as db:
-                db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            msg = f"healer state {self.path}: {exc}"
-            raise JournalError(msg) from exc
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
     def load(self, policy: str) -> PolicyState:
         """Everything kept for ``policy``."""

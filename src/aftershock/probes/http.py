@@ -89,11 +89,14 @@ def shared_client(probes: int) -> HttpClient:
     connection of its own.
     """
     size = max(100, 2 * probes)
+    return _new_client(httpx.Limits(max_connections=size, max_keepalive_connections=size))
+
+
+def _new_client(limits: httpx.Limits) -> HttpClient:
+    # Probes go direct: no proxy variables or .netrc credentials from the
+    # environment, so what is checked is exactly what was configured.
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-        follow_redirects=False,
-        trust_env=False,
-        verify=client_context(),
+        limits=limits, follow_redirects=False, trust_env=False, verify=client_context()
     )
 
 
@@ -106,11 +109,7 @@ class HttpSession:
 
     def _get_client(self) -> HttpClient:
         if self._client is None:
-            # Probes go direct: no proxy variables or .netrc credentials from the
-            # environment, so what is checked is exactly what was configured.
-            self._client = httpx.AsyncClient(
-                limits=_KEEPALIVE, follow_redirects=False, trust_env=False, verify=client_context()
-            )
+            self._client = _new_client(_KEEPALIVE)
         return self._client
 
     async def fetch(
