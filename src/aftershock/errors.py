@@ -11,6 +11,7 @@ kubernetes, sqlite3, yaml) are translated at the adapter edge and chained as the
      ├── TargetRefused                     outside the blast-radius allowlist
      ├── DriverError
      │    ├── DriverUnavailable            backend unreachable: retry later
+     │    │    └── UnexpectedAnswer        it answered, but not as its API promises
      │    ├── TargetNotFound               nothing matched the selector
      │    ├── FaultInjectionFailed         the backend refused the fault
      │    └── RevertFailed                 a fault could not be undone
@@ -43,6 +44,7 @@ __all__ = [
     "TargetNotFound",
     "TargetRefused",
     "TemporaryRemediationError",
+    "UnexpectedAnswer",
 ]
 
 
@@ -95,6 +97,18 @@ class DriverError(AftershockError):
 
 class DriverUnavailable(DriverError):
     """The backend (daemon, API server, proxy) cannot be reached; retry later."""
+
+
+class UnexpectedAnswer(DriverUnavailable):
+    """The backend answered, but not in the shape its API promises.
+
+    Not JSON, JSON of the wrong type, an object missing fields, or a body too
+    long to be an answer: whatever listens there cannot be used as that
+    backend. The message says what it answered (status, content type and a
+    short escaped excerpt). Unlike a plain ``DriverUnavailable`` it is not
+    worth retrying at once: the same server gives the same answer, and a write
+    may have taken effect before its answer went wrong.
+    """
 
 
 class TargetNotFound(DriverError):

@@ -41,6 +41,7 @@ __all__ = [
     "Handle",
     "Probe",
     "ProbeResult",
+    "ResourceJournal",
     "RunJournal",
 ]
 
@@ -225,6 +226,35 @@ class RunJournal(Protocol):
 
     def note(self, kind: str, **fields: JSON) -> int:
         """Record anything else about the run (phases, samples, verdict)."""
+        ...
+
+
+@runtime_checkable
+class ResourceJournal(Protocol):
+    """The crash-safe record of what a run creates for itself (a proxy it provisions).
+
+    The same protocol as faults, so a crash at any point leaves a record that
+    ``aftershock recover`` can act on::
+
+        journal.resource_intent(handle)            # before the call that creates it
+        journal.resource_created(handle)           # with what the backend answered
+        journal.resource_released(handle, outcome) # deleted, never there, or not ours
+    """
+
+    def resource_intent(self, handle: Handle) -> int:
+        """Record that the resource is about to be created (before touching anything)."""
+        ...
+
+    def resource_created(self, handle: Handle) -> int:
+        """Record that it was created, with the backend's answer in ``handle.undo``."""
+        ...
+
+    def resource_released(self, handle: Handle, outcome: str) -> int:
+        """Record that aftershock holds nothing there any more, and why (``outcome``)."""
+        ...
+
+    def resource_release_failed(self, handle: Handle, error: str) -> int:
+        """Record that removing it failed; ``aftershock recover`` will retry."""
         ...
 
 

@@ -4,6 +4,12 @@ Every toxic aftershock adds is named ``aftershock-<run_id>-<step>``, so toxics
 lost from the journal can still be found (``leftovers``) and removed by
 ``aftershock recover``. ``toxiproxy.down`` is not a toxic: it disables the
 proxy, and the undo record keeps whether the proxy was enabled before.
+
+A target with ``upstream`` makes aftershock create its proxy when it is
+missing. That creation is journaled like a fault, before the POST: as a
+resource (``provision``) or in the fault's own intent (``created_proxy`` is
+None until ``inject`` knows). Removing it deletes only the proxy aftershock
+created, by the rule in ``toxiproxy_faults.created_by_us``.
 Fault attributes and error translation live in ``toxiproxy_faults``.
 """
 
@@ -26,16 +32,21 @@ from aftershock.drivers.toxiproxy_client import (
 from aftershock.drivers.toxiproxy_faults import (
     _TYPES,
     DOWN,
+    FOREIGN,
     PREFIX,
+    PROXY,
     _ignore_missing,
     _refusal,
     _resource,
     _retrying,
     _translated,
+    create_once,
+    release_proxy,
     toxic_attributes,
     toxic_name,
 )
 from aftershock.errors import (
+    DriverError,
     DriverUnavailable,
     FaultInjectionFailed,
     PermanentRemediationError,
@@ -45,10 +56,10 @@ from aftershock.errors import (
     TemporaryRemediationError,
 )
 from aftershock.model.targets import TargetKind, TargetSpec, ToxiproxyTarget
-from aftershock.ports import ActionRequest, FaultRequest, Handle
+from aftershock.ports import ActionRequest, FaultRequest, Handle, ResourceJournal
 from aftershock.settings import Allowlist
 
-__all__ = ["EmbeddedServer", "ToxiproxyDriver", "toxic_attributes", "toxic_name"]
+__all__ = ["PROXY", "EmbeddedServer", "ToxiproxyDriver", "toxic_attributes", "toxic_name"]
 
 
 class EmbeddedServer(Protocol):
@@ -70,6 +81,20 @@ def _default_embedded() -> EmbeddedServer:
     from aftershock.proxy.server import EmbeddedToxiproxy
 
     return EmbeddedToxiproxy(host="127.0.0.1", port=0)
+
+
+class _Provisioned:
+    """A proxy ``provision`` is creating or created, until the run's stack closes."""
+
+    def __init__(self, handle: Handle, journal: ResourceJournal | None) -> None:
+        self.handle, self.journal = handle, journal
+        self.confirmed = False
+        self.done = False
+
+    def release(self, outcome: str) -> None:
+        self.done = True
+        if self.journal is not None:
+            self.journal.resource_released(self.handle, outcome)
 
 
 class ToxiproxyDriver:
@@ -145,23 +170,92 @@ class ToxiproxyDriver:
             raise TargetRefused(msg)
         return body
 
-    async def provision(self, target_name: str, target: TargetSpec) -> None:
+    async def provision(
+        self,
+        target_name: str,
+        target: TargetSpec,
+        *,
+        journal: ResourceJournal | None = None,
+        run_id: str = "",
+    ) -> None:
         """Make sure a proxy declared with listen/upstream exists for the whole run.
 
         Probes often go through the proxy, so it must be there before the first
-        fault; a proxy created here is deleted when the driver's stack closes.
+        fault. A proxy that exists is left as it is. A missing one is created,
+        journaled first when ``journal`` is given (``resource_intent`` before the
+        POST, ``resource_created`` with the answer), and deleted when the
+        driver's stack closes (``resource_released``), so ``aftershock recover``
+        can finish the job after a crash. Proxies on an embedded server are not
+        journaled: they die with the process that runs it.
         """
         body = self._checked(target_name, target)
         if body.upstream is None:
             return
         api = await self.resolve_api(body.api)
         client = self._client(api)
-        undo = {"listen": body.listen, "upstream": body.upstream}
+        if body.api == "embedded":
+            journal = None
+        handle = Handle(
+            run_id=run_id,
+            step="provision",
+            kind=self.kind,
+            fault=PROXY,
+            target=target_name,
+            resources=(f"{api}/proxies/{body.proxy}",),
+            undo={
+                "api": api,
+                "proxy": body.proxy,
+                "upstream": body.upstream,
+                "listen": body.listen,
+            },
+        )
         with _translated(target_name, api, FaultInjectionFailed):
-            created = await self._ensure_proxy(client, body.proxy, undo)
-        if created:
-            proxy = body.proxy
-            self._stack.push_async_callback(_ignore_missing, lambda: client.delete_proxy(proxy))
+            try:
+                await _retrying(lambda: client.get_proxy(body.proxy))
+                return  # it was there before us: never ours to touch
+            except ToxiproxyNotFound:
+                pass
+            if journal is not None:
+                journal.resource_intent(handle)
+            held = _Provisioned(handle, journal)
+            self._stack.push_async_callback(self._unprovision, client, held)
+            made = await create_once(client, handle.undo)
+            if made is None:
+                held.release(FOREIGN)  # someone created it between our read and our POST
+                return
+            held.handle = handle.with_undo(
+                created_listen=made.listen, created_upstream=made.upstream
+            )
+            held.confirmed = True
+            if journal is not None:
+                journal.resource_created(held.handle)
+
+    async def _unprovision(self, client: ToxiproxyClient, held: _Provisioned) -> None:
+        if held.done:
+            return
+        try:
+            with _translated(held.handle.target, client.base_url, RevertFailed):
+                outcome = await release_proxy(client, held.handle.undo, confirmed=held.confirmed)
+        except DriverError as exc:
+            if held.journal is None:
+                raise
+            # The record keeps it outstanding: `aftershock recover` retries, and
+            # the rest of the run's cleanup goes on.
+            held.journal.resource_release_failed(held.handle, str(exc))
+            return
+        held.release(outcome)
+
+    async def remove_created_proxy(self, handle: Handle, *, confirmed: bool) -> str:
+        """Delete the proxy ``handle`` journals aftershock creating, if it still is that one.
+
+        Returns ``"deleted"``, ``"absent"`` (never created, or gone already) or
+        ``"not ours"`` (a proxy of that name that ``created_by_us`` does not
+        recognise, left alone). ``confirmed``: the creating call's answer was
+        journaled. Unreachable → ``DriverUnavailable``; refused → ``RevertFailed``.
+        """
+        api = str(handle.undo["api"])
+        with _translated(handle.target, api, RevertFailed):
+            return await release_proxy(self._client(api), handle.undo, confirmed=confirmed)
 
     # ------------------------------------------------------------ faults
     async def prepare(self, request: FaultRequest) -> Handle:
@@ -197,6 +291,9 @@ class ToxiproxyDriver:
                 if body.upstream is None:
                     msg = f"proxy {body.proxy!r} not found on {api} (and no upstream to create it)"
                     raise TargetNotFound(msg, target=target) from exc
+                # Missing: inject creates it. Until its answer is journaled (the
+                # applied handle), whether it did is unknown, and revert decides.
+                undo["created_proxy"] = None
         return Handle(
             run_id=request.run_id,
             step=request.step,
@@ -208,16 +305,21 @@ class ToxiproxyDriver:
         )
 
     async def inject(self, handle: Handle) -> Handle:
-        """Create the proxy if needed, then add the toxic or disable the proxy."""
+        """Create the proxy if ``prepare`` found it missing, then add the toxic or disable it."""
         undo = handle.undo
         api, proxy = str(undo["api"]), str(undo["proxy"])
         client = self._client(api)
         created = False
         with _translated(handle.target, api, FaultInjectionFailed):
             try:
-                if undo.get("upstream"):
-                    created = await self._ensure_proxy(client, proxy, undo)
+                if undo.get("upstream") and undo.get("created_proxy", False) is None:
+                    made = await create_once(client, undo)
+                    created = made is not None
                     handle = handle.with_undo(created_proxy=created)
+                    if made is not None:
+                        handle = handle.with_undo(
+                            created_listen=made.listen, created_upstream=made.upstream
+                        )
                 if handle.fault == DOWN:
                     await _retrying(lambda: client.update_proxy(proxy, enabled=False))
                 else:
@@ -228,16 +330,6 @@ class ToxiproxyDriver:
                         await client.delete_proxy(proxy)
                 raise
         return handle
-
-    async def _ensure_proxy(
-        self, client: ToxiproxyClient, proxy: str, undo: Mapping[str, Any]
-    ) -> bool:
-        listen, upstream = str(undo.get("listen") or "127.0.0.1:0"), str(undo["upstream"])
-        try:
-            await _retrying(lambda: client.create_proxy(proxy, upstream, listen))
-        except ToxiproxyConflict:
-            return False  # it exists (or appeared meanwhile): not ours to delete
-        return True
 
     async def _add_toxic(
         self, client: ToxiproxyClient, proxy: str, undo: Mapping[str, Any]
@@ -258,20 +350,25 @@ class ToxiproxyDriver:
             )
 
     async def revert(self, handle: Handle) -> None:
-        """Remove the toxic or re-enable the proxy; delete a proxy we created. Idempotent."""
+        """Remove the toxic or re-enable the proxy; delete a proxy we created. Idempotent.
+
+        ``created_proxy`` True: inject created the proxy; None: it was missing
+        at prepare and inject's answer never reached the journal (a crash), so
+        it may or may not be ours; ``created_by_us`` decides in both cases.
+        """
         undo = handle.undo
         api, proxy, toxic = str(undo["api"]), str(undo["proxy"]), undo.get("toxic")
         client = self._client(api)
-        created = bool(undo.get("created_proxy"))
+        created = undo.get("created_proxy", False)
         try:
             with _translated(handle.target, api, RevertFailed):
-                if handle.fault == DOWN and not created:
+                if handle.fault == DOWN and created is False:
                     enabled = bool(undo.get("was_enabled", True))
                     await _ignore_missing(lambda: client.update_proxy(proxy, enabled=enabled))
                 elif toxic:
                     await _ignore_missing(lambda: client.delete_toxic(proxy, str(toxic)))
-                if created:
-                    await _ignore_missing(lambda: client.delete_proxy(proxy))
+                if created is not False:
+                    await release_proxy(client, undo, confirmed=created is True)
         except DriverUnavailable:
             if undo.get("embedded") and api != self._embedded_url:
                 return  # an embedded server dies with its process, and its toxics with it
@@ -340,7 +437,7 @@ class ToxiproxyDriver:
                     await _ignore_missing(partial(client.delete_toxic, proxy, name))
                 return [_resource(api, action, proxy, n) for n in names]
         except DriverUnavailable as exc:
-            raise DriverUnavailable(str(exc), target=target) from exc
+            raise type(exc)(str(exc), target=target) from exc
         except ToxiproxyError as exc:
             if exc.status == 404:
                 msg = f"proxy {proxy!r} not found on {api}"

@@ -12,28 +12,52 @@ power cut right after ``intent()`` leaves something ``aftershock recover`` can
 undo. A fault is identified by its key, ``<step>/<resource>...``: drivers keep
 ``Handle.resources`` unchanged from ``prepare`` to ``revert`` so that the
 intent, applied and reverted records of one fault share it.
+
+What a run creates for itself (a Toxiproxy proxy it provisions) follows the
+same protocol with records of its own, ``resource.intent`` →
+``resource.created`` → ``resource.released`` (or ``resource.release_failed``),
+keyed the same way; ``outstanding_resources`` lists those never released.
+Readers that predate them see ordinary notes and skip them, and a journal
+without them simply has nothing outstanding of that kind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aftershock.errors import JournalError
-from aftershock.journal.reading import scan_journal
+from aftershock.journal.reading import JournalProblem, JournalRecord, scan_journal
 from aftershock.model.secrets import REDACTED, Secret
 from aftershock.ports import Handle
 
-__all__ = ["FAULT_EVENTS", "FaultJournal", "fault_key", "iso_utc"]
+__all__ = [
+    "FAULT_EVENTS",
+    "RESOURCE_EVENTS",
+    "FaultJournal",
+    "OutstandingResource",
+    "fault_key",
+    "iso_utc",
+    "outstanding_resources",
+]
 
 FAULT_EVENTS: Final = ("fault.intent", "fault.applied", "fault.reverted", "fault.revert_failed")
 """The events that describe a fault's life; ``note()`` may not forge them."""
+RESOURCE_EVENTS: Final = (
+    "resource.intent",
+    "resource.created",
+    "resource.released",
+    "resource.release_failed",
+)
+"""The events that describe the life of something a run created; ``note()`` may not forge them."""
 
 _RESERVED: Final = frozenset({"ts", "seq", "event", "run_id", "key", "handle"})
 _RUN_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -107,9 +131,25 @@ class FaultJournal:
         """Record a failed revert; the fault stays outstanding for ``aftershock recover``."""
         return self._fault("fault.revert_failed", handle, error=error)
 
+    def resource_intent(self, handle: Handle) -> int:
+        """Record that the resource ``handle`` names is about to be created."""
+        return self._resource("resource.intent", handle)
+
+    def resource_created(self, handle: Handle) -> int:
+        """Record that it was created (``handle.undo`` holds what the backend answered)."""
+        return self._resource("resource.created", handle)
+
+    def resource_released(self, handle: Handle, outcome: str) -> int:
+        """Record that aftershock holds nothing there any more: deleted, never there, not ours."""
+        return self._resource("resource.released", handle, outcome=outcome)
+
+    def resource_release_failed(self, handle: Handle, error: str) -> int:
+        """Record a failed removal; the resource stays outstanding for ``aftershock recover``."""
+        return self._resource("resource.release_failed", handle, error=error)
+
     def note(self, kind: str, **fields: Any) -> int:
         """Record anything else about the run (``run.started``, ``abort``, ...)."""
-        if not kind or kind in FAULT_EVENTS:
+        if not kind or kind in FAULT_EVENTS or kind in RESOURCE_EVENTS:
             msg = f"note kind {kind!r} is reserved or empty; fault records have their own methods"
             raise ValueError(msg)
         if clash := sorted(_RESERVED & fields.keys()):
@@ -119,6 +159,12 @@ class FaultJournal:
 
     def _fault(self, event: str, handle: Handle, **extra: Any) -> int:
         return self._append(event, {"key": fault_key(handle), "handle": handle.to_json(), **extra})
+
+    def _resource(self, event: str, handle: Handle, **extra: Any) -> int:
+        # Not "key"/"handle": readers that predate these records parse those
+        # fields only on fault.* events, and would drop them here.
+        fields = {"resource": fault_key(handle), "resource_handle": handle.to_json(), **extra}
+        return self._append(event, fields)
 
     def _append(self, event: str, fields: Mapping[str, Any]) -> int:
         """Write one record and make it durable; return its sequence number."""
@@ -183,6 +229,87 @@ class FaultJournal:
                     file.flush()
                     os.fsync(file.fileno())
         return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutstandingResource:
+    """Something a run created (or was about to) and never released."""
+
+    run_id: str
+    key: str
+    handle: Handle
+    """The handle of the ``resource.created`` record if there is one, else the intent's."""
+    created: bool
+    """True once ``resource.created`` was written; False: a crash may have come
+    between the intent and the creating call's answer, so it may or may not exist."""
+    state: Literal["intent", "created", "release_failed"]
+    error: str | None
+    file: Path
+    line: int
+    """Line of the intent record."""
+
+
+def _resource_of(rec: JournalRecord) -> tuple[str, Handle] | None:
+    key, data = rec.fields.get("resource"), rec.fields.get("resource_handle")
+    if rec.event not in RESOURCE_EVENTS or not isinstance(key, str) or not isinstance(data, dict):
+        return None
+    try:
+        return key, Handle.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _open_resources(records: Iterable[JournalRecord]) -> list[OutstandingResource]:
+    open_: dict[str, OutstandingResource] = {}
+    for rec in records:
+        found = _resource_of(rec)
+        if found is None:
+            continue
+        key, handle = found
+        if rec.event == "resource.released":
+            open_.pop(key, None)
+            continue
+        current = open_.get(key)
+        if current is None or rec.event == "resource.intent":
+            current = OutstandingResource(
+                run_id=rec.run_id,
+                key=key,
+                handle=handle,
+                created=False,
+                state="intent",
+                error=None,
+                file=rec.file,
+                line=rec.line,
+            )
+        if rec.event == "resource.created":
+            current = dataclasses.replace(current, handle=handle, created=True, state="created")
+        elif rec.event == "resource.release_failed":
+            error = str(rec.fields.get("error") or "")
+            current = dataclasses.replace(current, state="release_failed", error=error)
+        open_[key] = current
+    return list(open_.values())
+
+
+def outstanding_resources(
+    directory: Path, problems: list[JournalProblem] | None = None
+) -> list[OutstandingResource]:
+    """Every resource, across all run files, with an intent and no release; in file order.
+
+    Journals written before these records existed have none, so nothing is
+    outstanding in them; unreadable files and lines go to ``problems``.
+    """
+    found: list[OutstandingResource] = []
+    for path in sorted(Path(directory).glob("*.jsonl")):
+        try:
+            scan = scan_journal(path)
+        except JournalError as exc:
+            if problems is not None:
+                problems.append(JournalProblem(file=path, line=0, message=str(exc)))
+            continue
+        if problems is not None:
+            problems.extend(scan.problems)
+        found.extend(_open_resources(scan.records))
+    return found
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -1,4 +1,12 @@
-"""``aftershock recover``: revert every journaled fault that has no revert record."""
+"""``aftershock recover``: revert every journaled fault that has no revert record.
+
+It also removes what a crashed run created for itself and never released (a
+proxy provisioned on an external Toxiproxy): exactly the proxy the journal
+says aftershock created, and nothing else. A proxy that existed before the run
+has no record; one created under the same name by someone else since is told
+apart by ``aftershock.drivers.toxiproxy_faults.created_by_us`` and left alone.
+Journals written before those records existed have none, and read as before.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,12 @@ import re
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from aftershock.drivers.toxiproxy import ToxiproxyDriver
+from aftershock.drivers.toxiproxy import PROXY, ToxiproxyDriver
 from aftershock.errors import ConfigError
-from aftershock.journal.faults import FaultJournal
+from aftershock.journal.faults import FaultJournal, OutstandingResource, outstanding_resources
 from aftershock.journal.reading import JournalProblem, Outstanding, outstanding
 from aftershock.model.targets import TargetKind
 from aftershock.runtime.experiments import run_is_live
@@ -44,9 +53,11 @@ class RecoveryReport:
 async def recover(
     settings: Settings, *, drivers: Mapping[TargetKind, Any] | None = None
 ) -> RecoveryReport:
-    """Revert every journaled fault that has no revert record; idempotent."""
+    """Revert every journaled fault that has no revert record, then remove every
+    journaled resource (a provisioned proxy) never released; idempotent."""
     report = RecoveryReport()
     pending = outstanding(settings.journal_dir, report.problems)
+    created = outstanding_resources(settings.journal_dir)  # its problems: already reported
     drivers = drivers if drivers is not None else build_drivers(settings, {})
     journals: dict[str, FaultJournal] = {}
     apis: set[str] = set()
@@ -77,6 +88,16 @@ async def recover(
             journal.reverted(handle)
             report.actions.append(_action(item, ok=True, message="reverted"))
         toxiproxy = drivers.get(TargetKind.TOXIPROXY)
+        for resource in created:
+            if run_is_live(settings, resource.run_id):
+                report.skipped_live.append(resource.key)
+                continue
+            if resource.handle.undo.get("api"):
+                apis.add(str(resource.handle.undo["api"]))
+            journal = journals.setdefault(
+                resource.run_id, FaultJournal(settings.journal_dir, resource.run_id)
+            )
+            report.actions.append(await _release(resource, toxiproxy, journal))
         if isinstance(toxiproxy, ToxiproxyDriver):
             for api in sorted(apis | set(settings.allow.toxiproxy)):
                 await _remove_leftovers(settings, toxiproxy, api, report)
@@ -93,6 +114,37 @@ def _action(item: Outstanding, *, ok: bool, message: str) -> RecoveryAction:
         ok=ok,
         message=message,
     )
+
+
+_RELEASED = {
+    "deleted": "proxy {proxy!r} that the run created deleted",
+    "absent": "proxy {proxy!r} not there (never created, or already gone)",
+    "not ours": "proxy {proxy!r} left alone: it is not the one the run created",
+}
+
+
+async def _release(
+    resource: OutstandingResource, driver: object, journal: FaultJournal
+) -> RecoveryAction:
+    """Remove one resource a run created; journal the outcome either way."""
+    handle = resource.handle
+    action = partial(
+        RecoveryAction,
+        run_id=resource.run_id,
+        key=resource.key,
+        fault=handle.fault,
+        target=handle.target,
+    )
+    if handle.fault != PROXY or not isinstance(driver, ToxiproxyDriver):
+        return action(ok=False, message=f"no driver removes {handle.fault} resources")
+    try:
+        outcome = await driver.remove_created_proxy(handle, confirmed=resource.created)
+    except Exception as exc:  # noqa: BLE001 - every resource is tried; errors are reported
+        journal.resource_release_failed(handle, str(exc))
+        return action(ok=False, message=str(exc))
+    journal.resource_released(handle, outcome)
+    template = _RELEASED.get(outcome, "proxy {proxy!r}: {outcome}")
+    return action(ok=True, message=template.format(proxy=handle.undo.get("proxy"), outcome=outcome))
 
 
 _RUN_IN_TOXIC = re.compile(r"^aftershock-(\d{8}T\d{6}Z-[0-9a-f]{6})-")

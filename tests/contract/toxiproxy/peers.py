@@ -105,3 +105,67 @@ class Recorder(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class Garbage:
+    """A real HTTP/1.1 server on 127.0.0.1 that answers every request the same way.
+
+    ``answer`` is ``(status, content_type, body)``. ``endless`` streams body
+    bytes until the client hangs up; ``trickle`` sends one byte every 0.2 s.
+    ``requests`` lists ``"METHOD /path"`` as they came; ``sent`` counts body
+    bytes written and ``hung_up`` is set when a client stopped reading.
+    """
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.answer: tuple[int, str, bytes] = (200, "text/plain", b"")
+        self.endless = False
+        self.trickle = False
+        self.requests: list[str] = []
+        self.sent = 0
+        self.hung_up = asyncio.Event()
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            method, path, _ = (await reader.readline()).decode().split(" ", 2)
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            self.requests.append(f"{method} {path}")
+            status, content_type, body = self.answer
+            head = f"HTTP/1.1 {status} Whatever\r\nContent-Type: {content_type}\r\n"
+            if self.endless or self.trickle:
+                writer.write(f"{head}Connection: close\r\n\r\n".encode())
+                while True:
+                    chunk = body[:1] if self.trickle else body
+                    writer.write(chunk)
+                    await writer.drain()
+                    self.sent += len(chunk)
+                    await asyncio.sleep(0.2 if self.trickle else 0)
+            writer.write(f"{head}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+            writer.write(body)
+            await writer.drain()
+        except (ConnectionError, OSError):
+            self.hung_up.set()
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()

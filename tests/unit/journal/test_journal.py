@@ -25,6 +25,8 @@ from aftershock.journal import (
     runs,
     scan_journal,
 )
+from aftershock.journal.faults import RESOURCE_EVENTS, outstanding_resources
+from aftershock.journal.report import load_run, write_report
 from aftershock.model.secrets import Secret
 from aftershock.model.targets import TargetKind
 from aftershock.ports import Handle
@@ -335,3 +337,116 @@ def test_intent_survives_a_sigkill_right_after_it_returns(tmp_path: Path) -> Non
     (left,) = outstanding(tmp_path)
     assert (left.run_id, left.key, left.state) == ("crash", "kill-api/pid:4242", "intent")
     assert left.handle.undo == {"pid": 4242, "starttime": 99}
+
+
+# ---------------------------------------------------------------- resources a run creates
+
+
+def proxy_handle(run_id: str = "run-a", name: str = "made") -> Handle:
+    return Handle(
+        run_id=run_id,
+        step="provision",
+        kind=TargetKind.TOXIPROXY,
+        fault="toxiproxy.proxy",
+        target="db",
+        resources=(f"http://127.0.0.1:8474/proxies/{name}",),
+        undo={"api": "http://127.0.0.1:8474", "proxy": name, "upstream": "127.0.0.1:9"},
+    )
+
+
+def test_resource_records_and_what_stays_outstanding(tmp_path: Path) -> None:
+    clock = StepClock()
+    a = FaultJournal(tmp_path, "run-a", clock=clock)
+    b = FaultJournal(tmp_path, "run-b", clock=clock)
+    created = proxy_handle(name="created").with_undo(created_listen="127.0.0.1:40001")
+
+    a.resource_intent(proxy_handle(name="intent-only"))
+    a.resource_intent(proxy_handle(name="created"))
+    a.resource_created(created)
+    a.resource_intent(proxy_handle(name="released"))
+    a.resource_created(proxy_handle(name="released"))
+    a.resource_released(proxy_handle(name="released"), "deleted")
+    a.resource_intent(proxy_handle(name="failed"))
+    a.resource_created(proxy_handle(name="failed").with_undo(created_listen="x:1"))
+    a.resource_release_failed(proxy_handle(name="failed"), "503 busy")
+    b.resource_intent(proxy_handle("run-b", "existed"))
+    b.resource_released(proxy_handle("run-b", "existed"), "not ours")
+
+    records = lines(a.path)
+    assert [r["event"] for r in records[:3]] == [
+        "resource.intent",
+        "resource.intent",
+        "resource.created",
+    ]
+    assert records[2]["resource"] == "provision/http://127.0.0.1:8474/proxies/created"
+    assert records[2]["resource_handle"] == created.to_json()
+    assert records[5]["outcome"] == "deleted"
+
+    found = outstanding_resources(tmp_path)
+    assert [(r.run_id, r.handle.undo["proxy"], r.state, r.created) for r in found] == [
+        ("run-a", "intent-only", "intent", False),
+        ("run-a", "created", "created", True),
+        ("run-a", "failed", "release_failed", True),
+    ]
+    assert found[1].handle == created  # the created record's handle wins
+    assert found[2].handle.undo["created_listen"] == "x:1"  # kept through the failure
+    assert found[2].error == "503 busy"
+    assert (found[0].file, found[0].line) == (a.path, 1)
+    # Not faults: the fault readers see nothing outstanding, and count no faults.
+    assert outstanding(tmp_path) == []
+    assert [(s.faults, s.outstanding) for s in runs(tmp_path)] == [(0, 0), (0, 0)]
+    assert outstanding_resources(tmp_path / "missing") == []
+
+
+def test_notes_cannot_forge_resource_records(tmp_path: Path) -> None:
+    journal = FaultJournal(tmp_path, "run-a")
+    for kind in RESOURCE_EVENTS:
+        with pytest.raises(ValueError, match="reserved"):
+            journal.note(kind, resource="x")
+    assert not journal.path.exists()
+
+
+def test_garbled_resource_records_are_skipped(tmp_path: Path) -> None:
+    journal = FaultJournal(tmp_path, "run-a", clock=StepClock())
+    journal.resource_intent(proxy_handle(name="good"))
+    journal.note("resource.other", resource="r", resource_handle=proxy_handle().to_json())
+    with journal.path.open("a", encoding="utf-8") as raw:
+        bad = {"ts": T0.isoformat(), "run_id": "run-a", "resource": "k"}
+        raw.write(json.dumps({**bad, "seq": 9, "event": "resource.intent"}) + "\n")
+        handle_json = {"resource_handle": {"run_id": "run-a"}}
+        raw.write(json.dumps({**bad, "seq": 10, "event": "resource.intent", **handle_json}) + "\n")
+    problems: list[JournalProblem] = []
+    assert [r.handle.undo["proxy"] for r in outstanding_resources(tmp_path, problems)] == ["good"]
+    assert problems == []
+
+
+_OLD_JOURNAL = """\
+{"ts":"2026-03-02T03:00:01.000000+00:00","seq":1,"event":"run.started","run_id":"old","experiment":"x","started_at":"2026-03-02T03:00:01+00:00","probes":[]}
+{"ts":"2026-03-02T03:00:02.000000+00:00","seq":2,"event":"fault.intent","run_id":"old","key":"slow/http://127.0.0.1:8474/proxies/db/toxics/aftershock-old-slow","handle":{"run_id":"old","step":"slow","kind":"toxiproxy","fault":"toxiproxy.latency","target":"db","resources":["http://127.0.0.1:8474/proxies/db/toxics/aftershock-old-slow"],"undo":{"api":"http://127.0.0.1:8474","proxy":"db","toxic":"aftershock-old-slow","created_proxy":false,"listen":null,"upstream":null}},"deadline":"2026-03-02T03:01:02+00:00"}
+{"ts":"2026-03-02T03:00:03.000000+00:00","seq":3,"event":"fault.applied","run_id":"old","key":"slow/http://127.0.0.1:8474/proxies/db/toxics/aftershock-old-slow","handle":{"run_id":"old","step":"slow","kind":"toxiproxy","fault":"toxiproxy.latency","target":"db","resources":["http://127.0.0.1:8474/proxies/db/toxics/aftershock-old-slow"],"undo":{"api":"http://127.0.0.1:8474","proxy":"db","toxic":"aftershock-old-slow","created_proxy":false,"listen":null,"upstream":null}}}
+"""  # journal lines as an earlier aftershock wrote them
+
+
+def test_old_journals_without_resource_records_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(_OLD_JOURNAL, encoding="utf-8")
+    problems: list[JournalProblem] = []
+    assert outstanding_resources(tmp_path, problems) == []
+    assert problems == []
+    (fault,) = outstanding(tmp_path)
+    assert (fault.run_id, fault.state, fault.handle.undo["created_proxy"]) == (
+        "old",
+        "applied",
+        False,
+    )
+    view = load_run(path)
+    assert [row.record.step for row in view.faults] == ["slow"]
+    assert view.problems == ()
+    # And a journal that has them: the report shows the faults, not the provisioning.
+    new = FaultJournal(tmp_path, "old")
+    new.resource_intent(proxy_handle("old"))
+    new.resource_created(proxy_handle("old"))
+    view = load_run(path)
+    assert [row.record.step for row in view.faults] == ["slow"]
+    assert view.problems == ()
+    assert write_report(view, tmp_path / "report")["html"].stat().st_size > 0
