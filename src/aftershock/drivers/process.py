@@ -31,6 +31,7 @@ import shlex
 import signal
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -53,9 +54,9 @@ from aftershock.errors import (
     TargetNotFound,
 )
 from aftershock.model.params import GraceParams, SignalParams
-from aftershock.model.secrets import reveal
+from aftershock.model.secrets import Redactor, reveal, secret_values
 from aftershock.model.targets import ProcessTarget, TargetKind
-from aftershock.ports import ActionRequest, FaultRequest, Handle
+from aftershock.ports import JSON, ActionRequest, FaultRequest, Handle
 
 __all__ = ["ProcStat", "ProcessDriver", "ProcessStatus", "read_stat"]
 
@@ -65,6 +66,7 @@ ProcessStatus = Literal["running", "stopped", "exited"]
 _DEFAULT_GRACE: Final = 10.0
 _SHUTDOWN_GRACE: Final = 5.0  # on exit: a supervised process gets this long after SIGTERM
 _SETTLE: Final = 5.0  # how long a signal may take to show in /proc or in the exit status
+_LOG_TAIL: Final = 4096  # bytes at the end of a target's log quoted in a start failure
 
 
 class ProcessDriver:
@@ -126,7 +128,12 @@ class ProcessDriver:
 
     # ------------------------------------------------------------------ faults
     async def prepare(self, request: FaultRequest) -> Handle:
-        """Start the target if it never was, and record pid, start time and how to undo."""
+        """Record pid, start time and how to undo; changes nothing.
+
+        A target this driver never started (a dry run starts none) is named, not
+        started: starting it here would leave a process behind that nobody stops.
+        ``inject`` starts such a target before it acts.
+        """
         name = request.target_name
         body = request.target.body
         if not isinstance(body, ProcessTarget):
@@ -134,10 +141,7 @@ class ProcessDriver:
         if request.fault not in _FAULTS:
             raise FaultInjectionFailed(f"unknown fault {request.fault!r}", target=name)
         sup = self._supervised(name, body)
-        if sup.proc is None:
-            await self.ensure_started(name, body)
-        assert sup.proc is not None
-        if not sup.running and request.fault != "process.restart":
+        if sup.proc is not None and not sup.running and request.fault != "process.restart":
             msg = f"is not running (exited with code {sup.proc.returncode})"
             raise FaultInjectionFailed(msg, target=name)
         params = request.params
@@ -145,7 +149,13 @@ class ProcessDriver:
         if sig is None:
             sig = params.signal if isinstance(params, SignalParams) else "SIGKILL"
         grace = params.grace.total_seconds() if isinstance(params, GraceParams) else None
-        undo = {"pid": sup.proc.pid, "starttime": sup.starttime, "signal": sig, "grace": grace}
+        pid = sup.proc.pid if sup.proc is not None else None
+        undo: dict[str, JSON] = {
+            "pid": pid,
+            "starttime": sup.starttime,
+            "signal": sig,
+            "grace": grace,
+        }
         # env names only: the values may be secrets, and handles go to the journal
         undo |= {"command": list(body.command), "cwd": body.cwd, "env_keys": sorted(body.env)}
         return Handle(
@@ -154,14 +164,21 @@ class ProcessDriver:
             kind=self.kind,
             fault=request.fault,
             target=name,
-            resources=(f"pid:{sup.proc.pid}",),
+            resources=(f"pid:{pid}" if pid is not None else f"process:{name}",),
             undo=undo,
         )
 
     async def inject(self, handle: Handle) -> Handle:
         """Send the signal; for a restart, start the process again and record the new pid."""
-        pid, starttime, sig = _undo_fields(handle, FaultInjectionFailed)
         name = handle.target
+        if handle.undo.get("pid") is None and name in self._procs:
+            started = await self.ensure_started(name)
+            handle = replace(
+                handle,
+                resources=(f"pid:{started}",),
+                undo={**handle.undo, "pid": started, "starttime": self._procs[name].starttime},
+            )
+        pid, starttime, sig = _undo_fields(handle, FaultInjectionFailed)
         if handle.fault == "process.restart":
             sup = self._procs.get(name)
             if sup is None:
@@ -318,10 +335,21 @@ class ProcessDriver:
         path = self._log_path(name)
         if path is None:
             return " (no log: log_dir not set)"
+        sup = self._procs.get(name)
+        env = sup.target.env.values() if sup is not None else ()
+        # The process may print what it was given (its environment): hide those secrets.
+        redact = Redactor(secret_values(env, os.environ))
+        window = _LOG_TAIL + redact.margin * 4
         try:
-            text = path.read_bytes()[-4096:].decode("utf-8", errors="replace")
+            with path.open("rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(size - window, 0))
+                raw = log.read()
         except OSError:
             return ""
+        # Redacted whole before lines are split and cut, with whatever part of a
+        # secret the window's start cut off dropped too.
+        text = redact.clipped(raw.decode("utf-8", errors="replace"), start=size > window)
         tail = [line.strip()[:200] for line in text.splitlines() if line.strip()][-lines:]
         # One line, so the error reads well in logs and reports; the full log is at path.
         return f"; {path}: " + " | ".join(tail) if tail else f"; {path} is empty"

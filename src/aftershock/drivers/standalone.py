@@ -2,6 +2,9 @@
 
 Both translate failures into the remediation vocabulary: a network error or a
 5xx is temporary (retry later), a 4xx or a missing executable is permanent.
+Error texts never carry a secret of the step: a command's output is redacted
+before it is quoted, a failed webhook call is named by the kind of error only,
+and a failed escalation hides the URL and the header values it was sent with.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import httpx
 
 from aftershock.errors import PermanentRemediationError, TemporaryRemediationError
 from aftershock.model.actions import ActionStepBase, CommandParams, HttpCallParams
-from aftershock.model.secrets import reveal
+from aftershock.model.secrets import Redactor, reveal, secret_values
 from aftershock.tls import client_context
 
 __all__ = ["http_call", "post_json", "run_command"]
 
 _OUTPUT_LIMIT = 64 * 1024
+_TAIL = 200  # characters of a failed command's last output line quoted in the error
 
 
 async def http_call(step: ActionStepBase) -> str:
@@ -38,6 +42,7 @@ async def http_call(step: ActionStepBase) -> str:
         ) as client:
             response = await client.request(params.method, url, headers=headers, content=body)
     except httpx.HTTPError as exc:
+        # httpx may quote the URL or a header; the message keeps only the error's kind.
         msg = f"http.call {params.method} failed: {type(exc).__name__}"
         raise TemporaryRemediationError(msg) from exc
     accepted = params.status or list(range(200, 300))
@@ -56,9 +61,21 @@ async def post_json(
     headers: Mapping[str, str] | None = None,
     limit: float = 5.0,
 ) -> int:
-    """POST a JSON document (escalations); return the status code, raise on transport errors."""
-    async with httpx.AsyncClient(timeout=limit, trust_env=False, verify=client_context()) as client:
-        response = await client.post(url, json=dict(payload), headers=dict(headers or {}))
+    """POST a JSON document (escalations); return the status code.
+
+    A request that fails raises ``ConnectionError`` with the URL and header values hidden.
+    """
+    try:
+        async with httpx.AsyncClient(
+            timeout=limit, trust_env=False, verify=client_context()
+        ) as client:
+            response = await client.post(url, json=dict(payload), headers=dict(headers or {}))
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        # The URL and the headers may hold secrets, and httpx quotes them
+        # ("Illegal header value b'...'").
+        hide = Redactor([url, *(headers or {}).values()])
+        msg = f"POST failed: {type(exc).__name__}: {hide(str(exc))}"
+        raise ConnectionError(msg) from exc
     return response.status_code
 
 
@@ -89,7 +106,12 @@ async def run_command(step: ActionStepBase) -> str:
         msg = f"command {params.command[0]!r} timed out after {step.timeout.total_seconds():g}s"
         raise TemporaryRemediationError(msg) from None
     if process.returncode != params.exit_code:
-        tail = output[-_OUTPUT_LIMIT:].decode(errors="replace").strip().splitlines()[-1:] or [""]
-        msg = f"command {params.command[0]!r} exited {process.returncode}: {tail[0][:200]}"
+        # Redact the whole output before taking its last line and cutting it, so
+        # that neither a secret spanning lines nor the end of a long one is quoted.
+        redact = Redactor(secret_values(params.env.values(), os.environ))
+        cut = len(output) > _OUTPUT_LIMIT
+        text = redact.clipped(output[-_OUTPUT_LIMIT:].decode(errors="replace"), start=cut)
+        tail = text.strip().splitlines()[-1:] or [""]
+        msg = f"command {params.command[0]!r} exited {process.returncode}: {tail[0][:_TAIL]}"
         raise TemporaryRemediationError(msg)
     return f"command {params.command[0]!r} exited {process.returncode}"

@@ -19,7 +19,7 @@ from typing import Final, Self
 from aftershock.model.probes import CommandProbe
 from aftershock.model.secrets import reveal
 from aftershock.ports import Clock, ProbeResult
-from aftershock.probes.redact import Redactor
+from aftershock.probes.redact import Redactor, redactor_for
 from aftershock.probes.stopwatch import Stopwatch, format_seconds
 
 __all__ = ["OUTPUT_LIMIT", "CommandProbeAdapter"]
@@ -42,8 +42,15 @@ async def _read_bounded(stream: asyncio.StreamReader | None, limit: int) -> byte
     return bytes(kept)
 
 
-def _tail(output: bytes) -> str:
-    text = output.decode("utf-8", errors="replace").strip()
+def _tail(output: bytes, redact: Redactor) -> str:
+    """The end of ``output`` for a failure detail, secrets hidden.
+
+    Redaction comes first, on the raw text: collapsing blanks or cutting to
+    length first would leave a secret with blanks in it, or the part of a long
+    one past the cut, unrecognised.
+    """
+    text = output.decode("utf-8", errors="replace")
+    text = redact.clipped(text, end=len(output) >= OUTPUT_LIMIT)
     text = " ".join(text.split())
     return text if len(text) <= _TAIL else "..." + text[-_TAIL:]
 
@@ -56,7 +63,7 @@ class CommandProbeAdapter:
         self._clock = clock
         self._timeout = spec.timeout.total_seconds()
         self._stdout = re.compile(spec.stdout) if spec.stdout is not None else None
-        self._redact = Redactor.for_spec(*spec.env.values())
+        self._redact = redactor_for(*spec.env.values())
 
     async def check(self) -> ProbeResult:
         """Run the command once; never raises, never outlives the timeout by much."""
@@ -98,14 +105,14 @@ class CommandProbeAdapter:
         if code != self.spec.exit_code:
             what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             detail = f"{what}, expected {self.spec.exit_code}"
-            if output := _tail(stderr) or _tail(stdout):
+            if output := _tail(stderr, self._redact) or _tail(stdout, self._redact):
                 detail += f": {output}"
             return watch.result(ok=False, status=code, detail=self._redact(detail), latency=latency)
         if self._stdout is not None:
             text = stdout.decode("utf-8", errors="replace")
             if self._stdout.search(text) is None:
                 detail = f"stdout ({len(stdout)} bytes) does not match /{self._stdout.pattern}/"
-                if output := _tail(stdout):
+                if output := _tail(stdout, self._redact):
                     detail += f": {output}"
                 return watch.result(
                     ok=False, status=code, detail=self._redact(detail), latency=latency

@@ -23,7 +23,7 @@ from aftershock.model.jsonpath import PathNotFound, describe, find, json_equals,
 from aftershock.model.probes import BodyMatch, HttpProbe
 from aftershock.model.secrets import Secret, reveal
 from aftershock.ports import Clock, ProbeResult
-from aftershock.probes.redact import Redactor
+from aftershock.probes.redact import Redactor, redactor_for
 from aftershock.probes.stopwatch import Stopwatch, format_seconds
 from aftershock.tls import client_context
 
@@ -170,10 +170,18 @@ async def _read_bounded(response: httpx.Response, limit: int) -> tuple[bytes, bo
     return bytes(buf), False
 
 
-class _BodyCheck:
-    """A compiled ``BodyMatch``: returns ``None`` when the body passes, else why not."""
+_SHOWN: Final = 80  # characters of a JSON value quoted in a failure detail
 
-    def __init__(self, spec: BodyMatch) -> None:
+
+class _BodyCheck:
+    """A compiled ``BodyMatch``: returns ``None`` when the body passes, else why not.
+
+    The reason is already redacted: a value is redacted whole before it is
+    shortened, so no part of a long secret survives the cut.
+    """
+
+    def __init__(self, spec: BodyMatch, redact: Redactor) -> None:
+        self._redact = redact
         self._regex = re.compile(spec.regex) if spec.regex is not None else None
         self._path = spec.json_path
         self._steps = parse(spec.json_path) if spec.json_path is not None else ()
@@ -181,7 +189,8 @@ class _BodyCheck:
 
     def problem(self, body: bytes, *, truncated: bool) -> str | None:
         if self._regex is None:
-            return self._json_problem(body, truncated=truncated)
+            problem = self._json_problem(body, truncated=truncated)
+            return None if problem is None else self._redact(problem)
         if self._regex.search(body.decode("utf-8", errors="replace")) is None:
             more = "+" if truncated else ""
             return f"body ({len(body)}{more} bytes) does not match /{self._regex.pattern}/"
@@ -200,7 +209,10 @@ class _BodyCheck:
             return f"jsonPath {self._path}: {exc}"
         if self._equals is not None and not json_equals(found, self._equals):
             expected = describe(self._equals)
-            return f"jsonPath {self._path} is {describe(found)}, expected {expected}"
+            shown = self._redact(json.dumps(found, ensure_ascii=False, default=str))
+            if len(shown) > _SHOWN:
+                shown = shown[: _SHOWN - 3] + "..."
+            return f"jsonPath {self._path} is {shown}, expected {expected}"
         return None
 
 
@@ -232,8 +244,10 @@ class HttpProbeAdapter:
             if self._accepted is not None
             else "2xx/3xx"
         )
-        self._body = _BodyCheck(spec.expect_body) if spec.expect_body is not None else None
-        self._redact = Redactor.for_spec(spec.url, spec.body, headers=spec.headers)
+        self._redact = redactor_for(spec.url, spec.body, headers=spec.headers)
+        self._body = (
+            _BodyCheck(spec.expect_body, self._redact) if spec.expect_body is not None else None
+        )
 
     def _status_ok(self, status: int) -> bool:
         if self._accepted is None:
@@ -263,21 +277,24 @@ class HttpProbeAdapter:
         if not self._status_ok(fetched.status):
             detail = f"HTTP {fetched.status}, expected {self._expected}"
         elif self._body is not None:
-            problem = self._body.problem(fetched.body, truncated=fetched.truncated)
-            detail = self._redact(problem) if problem is not None else ""
+            detail = self._body.problem(fetched.body, truncated=fetched.truncated) or ""
         return ProbeResult(
             ok=not detail,
             latency=latency,
             started=watch.started,
             status=fetched.status,
             detail=detail,
-            body=self._sample_body(fetched.body),
+            body=self._sample_body(fetched.body, truncated=fetched.truncated),
         )
 
-    def _sample_body(self, body: bytes) -> str | None:
+    def _sample_body(self, body: bytes, *, truncated: bool) -> str | None:
         if self._body_limit <= 0:
             return None
-        text = self._redact(body[: self._body_limit * 4].decode("utf-8", errors="replace"))
+        # Redact more than is kept, by as much as a secret can span, so that a
+        # secret across the cut is hidden whole before the text is cut.
+        window = (self._body_limit + self._redact.margin) * 4
+        text = body[:window].decode("utf-8", errors="replace")
+        text = self._redact.clipped(text, end=truncated or len(body) > window)
         text = text[: self._body_limit]
         # A health endpoint answers the same body over and over: share one string
         # between consecutive samples instead of keeping thousands of copies.

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Any, Final, Self
 
 from aftershock.model.probes import PrometheusProbe
 from aftershock.model.secrets import Secret, reveal
 from aftershock.ports import Clock, ProbeResult
 from aftershock.probes.http import Fetched, FetchError, HttpClient, HttpSession
-from aftershock.probes.redact import Redactor
+from aftershock.probes.redact import redactor_for
 from aftershock.probes.stopwatch import Stopwatch
 
 __all__ = ["PrometheusProbeAdapter", "QueryFailed", "parse_query_response"]
+
+
+_SHOWN: Final = 80  # characters of an unexpected JSON value quoted in a detail
 
 
 class QueryFailed(ValueError):
@@ -38,15 +42,25 @@ def _number(raw: Any) -> float:
         raise QueryFailed(msg) from None
 
 
-def _pair_value(pair: Any) -> float:
+def _pair_value(pair: Any, redact: Callable[[str], str]) -> float:
     if not isinstance(pair, list) or len(pair) != 2:
-        msg = f"expected a [timestamp, value] pair, got {json.dumps(pair)[:80]}"
+        # Redacted before it is shortened: a cut secret is no longer recognised.
+        shown = redact(json.dumps(pair))[:_SHOWN]
+        msg = f"expected a [timestamp, value] pair, got {shown}"
         raise QueryFailed(msg)
     return _number(pair[1])
 
 
-def parse_query_response(fetched: Fetched) -> float:
-    """The value of an instant query response; ``QueryFailed`` says why there is none."""
+def _unchanged(text: str) -> str:
+    return text
+
+
+def parse_query_response(fetched: Fetched, redact: Callable[[str], str] = _unchanged) -> float:
+    """The value of an instant query response; ``QueryFailed`` says why there is none.
+
+    ``redact`` is applied to response text quoted in a shortened form; the
+    caller redacts the whole message as well.
+    """
     try:
         payload = json.loads(fetched.body)
     except ValueError:
@@ -73,9 +87,9 @@ def parse_query_response(fetched: Fetched) -> float:
             msg = "query returned no samples (empty vector)"
             raise QueryFailed(msg)
         first = result[0]
-        return _pair_value(first.get("value") if isinstance(first, dict) else None)
+        return _pair_value(first.get("value") if isinstance(first, dict) else None, redact)
     if kind in {"scalar", "string"}:
-        return _pair_value(result)
+        return _pair_value(result, redact)
     if kind == "matrix":
         msg = "query returned a range vector; use an instant query (no [range] selector)"
         raise QueryFailed(msg)
@@ -103,7 +117,7 @@ class PrometheusProbeAdapter:
         self._clock = clock
         self._session = HttpSession(client)
         self._timeout = spec.timeout.total_seconds()
-        self._redact = Redactor.for_spec(spec.url, headers=spec.headers)
+        self._redact = redactor_for(spec.url, headers=spec.headers)
 
     async def check(self) -> ProbeResult:
         """Run the query once; any failure is a failed sample with a redacted detail."""
@@ -124,7 +138,7 @@ class PrometheusProbeAdapter:
             return watch.result(ok=False, detail=self._redact(detail))
         latency = watch.elapsed()
         try:
-            value = parse_query_response(fetched)
+            value = parse_query_response(fetched, self._redact)
         except QueryFailed as exc:
             detail = self._redact(str(exc))
             return watch.result(ok=False, status=fetched.status, detail=detail, latency=latency)

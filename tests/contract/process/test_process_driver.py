@@ -448,3 +448,23 @@ async def test_ensure_started_is_idempotent_and_concurrency_safe(tmp_path: Path)
         assert driver.restarts("web") == 0
         assert driver.pid("web") == pids[0]
     assert gone(pids[0])
+
+
+async def test_prepare_starts_nothing_and_inject_starts_what_it_acts_on(tmp_path: Path) -> None:
+    # A dry run prepares without starting the drivers: nothing may be left running.
+    port = free_port()
+    target = server(port, tmp_path)
+    driver = ProcessDriver({"web": target})
+    handle = await driver.prepare(fault("process.stop", target))
+    assert handle.resources == ("process:web",)
+    assert driver.status("web") == "exited"
+    assert await ask(port) == "refused"
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(driver.aclose)
+        stopped = await driver.inject(handle)
+        pid = int(stopped.undo["pid"])
+        assert stopped.resources == (f"pid:{pid}",)
+        assert driver.status("web") == "stopped"
+        await driver.revert(stopped)
+        assert await ask(port) == "ok"
+    assert gone(pid)
