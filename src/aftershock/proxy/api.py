@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from aftershock.proxy.httpserver import Request, Response
 from aftershock.proxy.proxies import TOXIC_ALREADY_EXISTS, Proxy, ProxyCollection
@@ -34,6 +35,8 @@ VERSION = "2.12.0-aftershock"
 HANDLER_TIMEOUT = 25.0
 _TIMEOUT_BODY = b"<html><head><title>Timeout</title></head><body><h1>Timeout</h1></body></html>"
 _JSON = ("Content-Type", "application/json")
+# What Go's url.URL.EscapedPath leaves unescaped besides letters, digits and "-._~".
+_PATH_SAFE = "/$&+,:;=@"
 
 MISSING_FIELD = ApiError("missing required field", 400)
 INVALID_STREAM = ApiError("stream was invalid, can be either upstream or downstream", 400)
@@ -87,6 +90,13 @@ def _bind_proxy(body: Any, fields: dict[str, Any]) -> None:
     bind(body, _PROXY_FIELDS, fields, struct="Proxy", go_type="toxiproxy.Proxy")
 
 
+def _request_body(request: Request) -> Any:
+    """The decoded body; a chunked body that could not be read fails as Go's decoder does."""
+    if request.body_error:
+        raise ApiError("bad request body", 400).wrap(request.body_error)
+    return decode_body(request.body)
+
+
 def _member(body: Any, key: str) -> Any:
     return body.lookup(key)[1] if isinstance(body, GoObject) else None
 
@@ -105,7 +115,9 @@ class ToxiproxyAPI:
         """Answer one request."""
         cleaned = _clean_path(request.path)
         if cleaned != request.path:
-            return Response(301, headers=[("Location", cleaned)])
+            # Go writes the cleaned URL escaped; the header itself must stay ASCII.
+            location = quote(cleaned, safe=_PATH_SAFE, errors="surrogateescape")
+            return Response(301, headers=[("Location", location)])
         segments = request.path.split("/")[1:]
         routes = self._routes(segments) if all(segments) else None
         if routes is None:
@@ -136,7 +148,10 @@ class ToxiproxyAPI:
         except ApiError as error:
             return _error(error)
         except Exception as exc:  # noqa: BLE001 - Go answers any other error as a 500
-            _log.exception("%s %s failed", request.method, request.path)
+            # One line, no traceback: a client can provoke this, and must not flood the log.
+            _log.error(
+                "%s %r failed: %s: %r", request.method, request.path, type(exc).__name__, str(exc)
+            )
             return _error(ApiError(str(exc) or type(exc).__name__, 500))
 
     async def drain(self) -> None:
@@ -189,12 +204,13 @@ class ToxiproxyAPI:
 
     async def _proxy_create(self, request: Request, segments: list[str]) -> Response:
         fields: dict[str, Any] = {"name": "", "listen": "", "upstream": "", "enabled": True}
-        _bind_proxy(decode_body(request.body), fields)
+        _bind_proxy(_request_body(request), fields)
         if not fields["name"]:
             raise MISSING_FIELD.wrap("name")
         if not fields["upstream"]:
             raise MISSING_FIELD.wrap("upstream")
         proxy = Proxy(fields["name"], fields["listen"], fields["upstream"])
+        encode(proxy.to_json())  # nothing is created that could not be listed
         async with self.collection.lock:
             await self.collection.add(proxy, start=fields["enabled"])
         return _json(proxy.to_json(), 201)
@@ -203,7 +219,7 @@ class ToxiproxyAPI:
         created: list[Proxy] | None = None
         error: ApiError | None = None
         try:
-            created = await self.populate(decode_body(request.body))
+            created = await self.populate(_request_body(request))
         except ApiError as exc:
             error = exc
             created = exc.created if isinstance(exc, _PopulateFailed) else None
@@ -252,7 +268,7 @@ class ToxiproxyAPI:
             "upstream": proxy.upstream,
             "enabled": proxy.enabled,
         }
-        _bind_proxy(decode_body(request.body), fields)
+        _bind_proxy(_request_body(request), fields)
         async with self.collection.lock:
             await proxy.update(fields["listen"], fields["upstream"], fields["enabled"])
         return _json(proxy.to_json())
@@ -269,7 +285,7 @@ class ToxiproxyAPI:
 
     async def _toxic_create(self, request: Request, segments: list[str]) -> Response:
         proxy = self.collection.get(segments[1])
-        body = decode_body(request.body)
+        body = _request_body(request)
         wrapper: dict[str, Any] = {"name": "", "type": "", "stream": "downstream", "toxicity": 1.0}
         bind(body, _TOXIC_FIELDS, wrapper, struct="ToxicWrapper", go_type="toxics.ToxicWrapper")
         bind(
@@ -300,9 +316,10 @@ class ToxiproxyAPI:
             toxicity=float(wrapper["toxicity"]),
             attributes=attributes,
         )
+        answer = _json(toxic.to_json())  # encoded first: nothing is added that cannot be listed
         async with self.collection.lock:
             proxy.add_toxic(toxic)
-        return _json(toxic.to_json())
+        return answer
 
     @staticmethod
     def _attributes(kind: str, source: Any, attributes: dict[str, Any]) -> dict[str, int]:
@@ -325,15 +342,18 @@ class ToxiproxyAPI:
     async def _toxic_update(self, request: Request, segments: list[str]) -> Response:
         proxy = self.collection.get(segments[1])
         toxic = proxy.get_toxic(segments[3])
-        body = decode_body(request.body)
+        body = _request_body(request)
         fields: dict[str, Any] = {"toxicity": Float32(toxic.toxicity)}
         bind(body, {"toxicity": "float32"}, fields, struct="", go_type=_TOXIC_UPDATE)
         attributes = self._attributes(
             toxic.type, _member(body, "attributes"), dict(toxic.attributes)
         )
+        toxicity = float(fields["toxicity"])
+        # Encoded first: an update is applied only if its result can be listed.
+        answer = _json({**toxic.to_json(), "attributes": attributes, "toxicity": Float32(toxicity)})
         async with self.collection.lock:
-            proxy.update_toxic(toxic, attributes, float(fields["toxicity"]))
-        return _json(toxic.to_json())
+            proxy.update_toxic(toxic, attributes, toxicity)
+        return answer
 
     async def _toxic_delete(self, request: Request, segments: list[str]) -> Response:
         proxy = self.collection.get(segments[1])

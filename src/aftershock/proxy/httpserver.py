@@ -4,7 +4,13 @@ It reads a request line and headers (CRLF or bare LF), a body framed by
 Content-Length or chunked transfer coding, answers ``Expect: 100-continue``,
 keeps connections alive unless told otherwise, and hands each request to one
 handler coroutine. Malformed requests get the plain-text 4xx answers Go's
-net/http writes, and the connection is closed after them.
+net/http writes, and the connection is closed after them. Framing is parsed
+as strictly as Go parses it: Content-Length is plain ASCII digits; a chunk
+size is 1 to 16 hex digits, then an optional ``;extension``, on a line ending
+in CRLF. A chunked body Go would fail to read is handed on with the reader's
+error (:attr:`Request.body_error`), as Go hands it to the handler, and the
+connection is closed after the answer. Nothing a client sends ends in a
+traceback: a failing handler is answered 500 and logged on one line.
 """
 
 from __future__ import annotations
@@ -28,8 +34,14 @@ MAX_BODY_BYTES = 1024 * 1024
 READ_TIMEOUT = 15.0  # a whole request, as Toxiproxy's server
 IDLE_TIMEOUT = 60.0  # between requests on a kept-alive connection
 
+MAX_CHUNK_LINE = 4096  # Go's maxLineLength for chunk-size lines
+
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _VERSION = re.compile(r"^HTTP/1\.[0-9]$")
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_BAD_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_CONTENT_LENGTH = 2**63 - 1  # Go parses it with strconv.ParseUint(cl, 10, 63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +54,10 @@ class Request:
     version: str
     headers: dict[str, str]
     body: bytes = b""
+    # Why the chunked body could not be read (Go's reader error), or "". Like Go, the
+    # request is still handed on; a handler that reads the body reports this error, and
+    # the connection is closed after the answer, as the rest of the stream is unusable.
+    body_error: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         """The value of header ``name`` (any case)."""
@@ -67,6 +83,10 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _BadChunk(Exception):
+    """A chunked body Go's chunked reader refuses; ``str()`` is its error message."""
 
 
 class _Refused(Exception):
@@ -119,6 +139,9 @@ class HTTPServer:
             # Cancelled by close(). Ending normally matters: asyncio's stream callback
             # calls task.exception(), which raises again for a cancelled task.
             pass
+        except Exception as exc:  # noqa: BLE001 - one line, not asyncio's traceback
+            _log.error("connection dropped: %s: %r", type(exc).__name__, str(exc))
+            writer.transport.abort()
         finally:
             self._tasks.discard(task)
             self._writers.discard(writer)
@@ -143,7 +166,7 @@ class HTTPServer:
                 await _send(writer, response, head_only=False)
                 return
             response = await self._answer(request)
-            close = _wants_close(request)
+            close = _wants_close(request) or bool(request.body_error)
             if close:
                 response.headers.append(("Connection", "close"))
             await _send(writer, response, head_only=request.method == "HEAD")
@@ -153,8 +176,14 @@ class HTTPServer:
     async def _answer(self, request: Request) -> Response:
         try:
             return await self._handler(request)
-        except Exception:  # noqa: BLE001 - a failing handler must not take the server down
-            _log.exception("handler failed for %s %s", request.method, request.target)
+        except Exception as exc:  # noqa: BLE001 - a failing handler must not take the server down
+            _log.error(
+                "handler failed for %s %r: %s: %r",
+                request.method,
+                request.target,
+                type(exc).__name__,
+                str(exc),
+            )
             return Response.text(500, "Internal Server Error")
 
 
@@ -203,12 +232,35 @@ async def _read_request(
     headers = await _read_headers(reader, len(first))
     if version == "HTTP/1.1" and "host" not in headers:
         raise _Refused(400, "400 Bad Request: missing required Host header")
-    split = urlsplit(target)
-    raw_path = split.path if target.startswith("/") or split.scheme else ""
+    path = _request_path(target)
+    try:
+        body = await _read_body(headers, reader, writer, version)
+    except _BadChunk as bad:
+        return Request(method, target, path, version, headers, body_error=str(bad))
+    return Request(method, target, path, version, headers, body)
+
+
+def _request_path(target: str) -> str:
+    """The decoded path of a request target, as Go's url.ParseRequestURI reads it.
+
+    A path with bytes that are not UTF-8 keeps them as lone surrogates
+    (``surrogateescape``), so it names nothing a decoded JSON string names.
+    """
+    if _CONTROL.search(target):
+        raise _Refused(400)
+    if target.startswith("/"):
+        raw_path = target.partition("?")[0]  # a '#' is part of the path here, as in Go
+    else:
+        try:
+            split = urlsplit(target, allow_fragments=False)
+        except ValueError:  # e.g. an unclosed IPv6 host
+            raise _Refused(400) from None
+        raw_path = split.path if split.scheme and split.netloc else ""
     if not raw_path.startswith("/"):
         raise _Refused(400, "400 Bad Request: malformed HTTP request")
-    body = await _read_body(headers, reader, writer, version)
-    return Request(method, target, unquote(raw_path), version, headers, body)
+    if _BAD_ESCAPE.search(raw_path):
+        raise _Refused(400)
+    return unquote(raw_path, errors="surrogateescape")
 
 
 async def _read_headers(reader: asyncio.StreamReader, used: int) -> dict[str, str]:
@@ -243,9 +295,7 @@ async def _read_body(
         raise _Refused(400, "400 Bad Request: Content-Length with Transfer-Encoding")
     length = 0
     if length_text is not None:
-        if not length_text.isdigit():
-            raise _Refused(400, "400 Bad Request: invalid Content-Length")
-        length = int(length_text)
+        length = _content_length(length_text)
         if length > MAX_BODY_BYTES:
             raise _Refused(413)
     if not coding and length == 0:
@@ -258,23 +308,62 @@ async def _read_body(
     return await _read_chunked(reader)
 
 
+def _content_length(text: str) -> int:
+    # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() reads or refuses.
+    if not (text.isascii() and text.isdigit()):
+        raise _Refused(400, "400 Bad Request: invalid Content-Length")
+    digits = text.lstrip("0")
+    # The length check keeps int() clear of its limit on digits; Go refuses values past 63 bits.
+    if len(digits) > len(str(_MAX_CONTENT_LENGTH)) or int(digits or "0") > _MAX_CONTENT_LENGTH:
+        raise _Refused(400, "400 Bad Request: invalid Content-Length")
+    return int(digits or "0")
+
+
+async def _chunk_line(reader: asyncio.StreamReader) -> bytes:
+    """One chunk-size line without its CRLF, checked as Go's ``readChunkLine`` checks it."""
+    try:
+        line = await reader.readline()
+    except ValueError:  # longer than the reader's limit
+        raise _BadChunk("header line too long") from None
+    if not line.endswith(b"\n"):
+        raise asyncio.IncompleteReadError(line, None)
+    if len(line) >= MAX_CHUNK_LINE:
+        raise _BadChunk("header line too long")
+    # Go (1.23.8 and later) requires CRLF here, and no other CR, against request smuggling.
+    if not line.endswith(b"\r\n"):
+        raise _BadChunk("chunked line ends with bare LF")
+    if b"\r" in line[:-2]:
+        raise _BadChunk("invalid CR in chunked line")
+    return line[:-2]
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line, as Go's ``beginChunk`` and ``parseHexUint`` read it."""
+    # Trailing spaces go first, then any extension: "5 ;x" leaves "5 ", refused as in Go.
+    size_text = line.rstrip(b" \t").partition(b";")[0]
+    if not size_text:
+        raise _BadChunk("empty hex number for chunk length")
+    for index, byte in enumerate(size_text):
+        if byte not in _HEX_DIGITS:
+            raise _BadChunk("invalid byte in chunk length")
+        if index == 16:
+            raise _BadChunk("http chunk length too large")
+    return int(size_text, 16)
+
+
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
     while True:
-        size_text = (await _readline(reader)).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _Refused(400, "400 Bad Request: invalid chunk size") from None
-        if size < 0 or len(body) + size > MAX_BODY_BYTES:
+        size = _chunk_size(await _chunk_line(reader))
+        if len(body) + size > MAX_BODY_BYTES:
             raise _Refused(413)
         if size == 0:
             while await _readline(reader) not in (b"\r\n", b"\n"):
                 pass  # trailer fields are ignored
             return bytes(body)
         body += await reader.readexactly(size)
-        if await _readline(reader) not in (b"\r\n", b"\n"):
-            raise _Refused(400, "400 Bad Request: malformed chunked encoding")
+        if await reader.readexactly(2) != b"\r\n":
+            raise _BadChunk("malformed chunked encoding")
 
 
 async def _send(writer: asyncio.StreamWriter, response: Response, *, head_only: bool) -> None:

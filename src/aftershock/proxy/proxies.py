@@ -54,9 +54,25 @@ def split_host_port(address: str) -> tuple[str, int]:
         host = host[1:-1]
     elif ":" in host:
         raise ValueError(f"address {address}: too many colons in address")
-    if not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"address {address}: invalid port")
-    return host, int(port)
+    return host, _parse_port(port)
+
+
+def _parse_port(port: str) -> int:
+    """A port number as Go's net package reads one (``parsePort``, then the range check)."""
+    if not port:
+        return 0  # Go's legacy rule: an empty port is port 0
+    digits = port[1:] if port[0] in "+-" else port
+    # ASCII only: str.isdigit() also accepts digits like "٣" that Go would look up as a name.
+    if digits and not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"lookup tcp/{port}: unknown port")
+    digits = digits.lstrip("0") or "0"
+    # Checking the length first keeps int() clear of its limit on digits.
+    number = int(digits) if len(digits) <= 5 else 65536
+    if port[0] == "-" and number != 0:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ValueError(f"address {port}: invalid port")
+    return number
 
 
 def _join_host_port(host: str, port: int) -> str:
@@ -103,7 +119,8 @@ class Proxy:
             self._server = await asyncio.start_server(
                 self._accept, address, port, reuse_address=True, limit=READ_LIMIT
             )
-        except socket.gaierror:
+        except (socket.gaierror, ValueError):
+            # ValueError: a host IDNA cannot encode (a label over 63 characters) or with a NUL.
             raise ApiError(f"listen tcp: lookup {host}: no such host", 500) from None
         except OSError as exc:
             reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
@@ -204,8 +221,15 @@ class Proxy:
         if self.find_toxic(toxic.name) is not None:
             raise TOXIC_ALREADY_EXISTS
         self.chains[toxic.direction].append(toxic)
-        for connection in self._connections:
-            connection.links[toxic.direction].attach(toxic)
+        try:
+            for connection in self._connections:
+                connection.links[toxic.direction].attach(toxic)
+        except BaseException:
+            # All or nothing: a toxic the API refused must not stay on some connections.
+            self.chains[toxic.direction].remove(toxic)
+            for connection in list(self._connections):
+                connection.links[toxic.direction].detach(toxic)
+            raise
 
     def update_toxic(self, toxic: Toxic, attributes: dict[str, int], toxicity: float) -> None:
         """Replace the attributes and toxicity of ``toxic`` and restart it everywhere."""

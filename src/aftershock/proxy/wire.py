@@ -4,17 +4,24 @@ Toxiproxy clients compare bodies and error messages, so the embedded server
 reproduces what Go writes: compact output, ``<``/``>``/``&`` escaped, float32
 values printed with the shortest round-tripping digits, map keys sorted; and
 what Go's decoder accepts: the first JSON value of the body (trailing bytes
-ignored), ``null`` leaving a field unchanged, keys matched case-insensitively,
-integers refused when written with a fraction or exponent.
+ignored; see :mod:`aftershock.proxy.jsondecode`), ``null`` leaving a field
+unchanged, keys matched case-insensitively, integers refused when written with
+a fraction or exponent or out of the int64 range, float32 fields refused beyond
+the float32 range. NaN and Infinity are neither read nor written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import re
 import struct
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+
+from aftershock.proxy.jsondecode import GoObject, JsonNumber, JsonSyntaxError, decode_value
 
 __all__ = [
     "ApiError",
@@ -27,6 +34,7 @@ __all__ = [
     "encode",
     "float32",
     "kind_of",
+    "parse_float32",
 ]
 
 _HTML_ESCAPES = {
@@ -59,41 +67,79 @@ class Float32(float):
     """A float encoded like a Go ``float32`` (shortest digits that round-trip in 32 bits)."""
 
 
-class JsonNumber:
-    """A JSON number with a fraction or exponent, kept as written (Go refuses it for ints)."""
-
-    __slots__ = ("literal",)
-
-    def __init__(self, literal: str) -> None:
-        self.literal = literal
-
-    def __float__(self) -> float:
-        return float(self.literal)
+def _round32(value: float) -> float:
+    """``value`` rounded to float32, ties to even; infinite beyond the float32 range."""
+    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    return result
 
 
-class GoObject(list[tuple[str, Any]]):
-    """A decoded JSON object: its members in order, duplicates kept (the last one wins in Go)."""
-
-    def lookup(self, key: str) -> tuple[bool, Any]:
-        """The last member named ``key`` ignoring case, as Go's decoder matches fields."""
-        found: tuple[bool, Any] = (False, None)
-        folded = key.casefold()
-        for name, value in self:
-            if name.casefold() == folded:
-                found = (True, value)
-        return found
+def _step32(value: float, step: int) -> float:
+    """The float32 ``step`` places from the non-negative float32 ``value``."""
+    (bits,) = struct.unpack("<I", struct.pack("<f", value))
+    result: float = struct.unpack("<f", struct.pack("<I", bits + step))[0]
+    return result
 
 
 def float32(value: float) -> float:
-    """``value`` rounded to the nearest float32; raises OverflowError outside its range."""
-    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    """``value`` rounded to the nearest float32; OverflowError if that is not finite."""
+    result = _round32(value)
+    if not math.isfinite(result):
+        raise OverflowError(f"{value!r} is out of the float32 range")
     return result
+
+
+# Go's strconv.ParseFloat(s, 32) fails with ErrRange from half an ulp above the largest float32.
+_FLOAT32_OVERFLOW = Decimal(2**128 - 2**103)
+
+
+_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?)([0-9]+))?")
+
+
+def _scaled(literal: str) -> tuple[bool, str, int]:
+    """A JSON number as sign, significant digits D (no leading zero) and S: it is 0.D * 10**S."""
+    match = _NUMBER.fullmatch(literal)
+    assert match is not None, literal  # the decoder only passes JSON numbers
+    sign, whole, fraction, exponent_sign, exponent_digits = match.groups("")
+    digits = (whole + fraction).lstrip("0")
+    exponent_digits = exponent_digits.lstrip("0")
+    # Any exponent this long is far outside float32, and int() has a limit on digits.
+    exponent = int(exponent_digits or "0") if len(exponent_digits) <= 7 else 10**8
+    exponent = -exponent if exponent_sign == "-" else exponent
+    return sign == "-", digits, exponent - len(fraction) + len(digits)
+
+
+def parse_float32(literal: str) -> float:
+    """A JSON number literal rounded once to float32, as Go parses it; OverflowError if too big."""
+    negative, digits, scale = _scaled(literal)
+    if not digits or scale < -46:  # zero, or below half the smallest float32
+        return -0.0 if negative else 0.0
+    if scale > 39:  # 1e39 and above
+        raise OverflowError(f"{literal} is out of the float32 range")
+    normal = f"0.{digits}e{scale}"  # an exponent Decimal and float() both take
+    exact = Decimal(normal)
+    if exact >= _FLOAT32_OVERFLOW:
+        raise OverflowError(f"{literal} is out of the float32 range")
+    magnitude = abs(float(normal))
+    nearest = _round32(magnitude)
+    # Rounding to float64 first may land exactly halfway between two float32 although the
+    # literal is not; then the literal itself decides, as Go rounds it only once.
+    if nearest > magnitude:
+        low, high = _step32(nearest, -1), nearest
+    else:
+        low, high = nearest, _step32(nearest, 1)
+    if nearest != magnitude and (low + min(high, 2.0**128)) / 2 == magnitude:
+        halfway = Decimal(magnitude)
+        if exact > halfway:
+            nearest = high
+        elif exact < halfway:
+            nearest = low
+    return -nearest if negative else nearest
 
 
 def _format_float32(value: float) -> str:
     for digits in range(1, 10):
         text = f"{value:.{digits}g}"
-        if float32(float(text)) == value:
+        if _round32(float(text)) == value:
             break
     if value == 0 or 1e-6 <= abs(value) < 1e21:
         formatted = format(Decimal(text), "f")
@@ -107,8 +153,12 @@ def _format_float32(value: float) -> str:
     return f"{mantissa}e+{power.zfill(2)}"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _encode_string(text: str) -> str:
-    encoded = json.dumps(text, ensure_ascii=False)
+    # Decoded strings never hold surrogates; any other source gets U+FFFD, as Go's encoder writes.
+    encoded = json.dumps(_SURROGATE.sub("\ufffd", text), ensure_ascii=False)
     for char, escape in _HTML_ESCAPES.items():
         encoded = encoded.replace(char, escape)
     return encoded
@@ -127,6 +177,9 @@ def _encode(value: Any) -> str:
         return _LITERALS[value]
     if isinstance(value, str):
         return _encode_string(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # Go's json.Marshal refuses these too: NaN and Infinity are not JSON.
+        raise ValueError(f"json: unsupported value: {value!r}")
     if isinstance(value, Float32):
         return _format_float32(float32(value))
     if isinstance(value, int | float):
@@ -152,93 +205,18 @@ def kind_of(value: Any) -> str:
     return "number"
 
 
-def _refuse_constant(name: str) -> Any:
-    raise _ConstantError(name)
-
-
-class _ConstantError(ValueError):
-    pass
-
-
-def _quote_char(char: str) -> str:
-    if char == "'":
-        return "'\\''"
-    if char == '"':
-        return "'\"'"
-    return "'" + json.dumps(char, ensure_ascii=False)[1:-1] + "'"
-
-
-def _container_at(text: str, pos: int) -> str:
-    """The innermost open container (``{`` or ``[``) at ``pos``, skipping strings."""
-    stack: list[str] = []
-    in_string = escaped = False
-    for char in text[:pos]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            stack.append(char)
-        elif char in "}]" and stack:
-            stack.pop()
-    return stack[-1] if stack else ""
-
-
-# Python's decoder messages and the context Go's scanner names for the same mistake.
-_SYNTAX = (
-    ("Expecting ':'", "after object key"),
-    ("Expecting property name", "looking for beginning of object key string"),
-    ("Invalid control character", "in string literal"),
-)
-
-
-def _syntax_message(text: str, error: json.JSONDecodeError) -> str:
-    rest = text[error.pos :]
-    if not rest.strip() or error.msg.startswith("Unterminated string"):
-        return "unexpected EOF"
-    char = rest[0]
-    if error.msg.startswith("Expecting ','"):
-        inside = _container_at(text, error.pos)
-        where = "after object key:value pair" if inside == "{" else "after array element"
-    elif error.msg.startswith("Invalid \\escape"):
-        char, where = rest[1:2] or char, "in string escape code"
-    else:
-        default = "looking for beginning of value"
-        where = next((w for p, w in _SYNTAX if error.msg.startswith(p)), default)
-    return f"invalid character {_quote_char(char)} {where}"
-
-
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=GoObject,
-    parse_float=JsonNumber,
-    parse_constant=_refuse_constant,
-)
-
-
 def decode_body(body: bytes) -> Any:
     """The first JSON value of ``body``, or ApiError 400 "bad request body: <decoder message>"."""
-    bad_body = ApiError("bad request body", 400)
-    text = body.decode("utf-8", "replace")
-    start = len(text) - len(text.lstrip(" \t\r\n"))
-    if start == len(text):
-        raise bad_body.wrap("EOF")
     try:
-        value, _ = _DECODER.raw_decode(text, start)
-    except _ConstantError as exc:
-        position = text.find(str(exc), start)
-        char = _quote_char(text[position] if position >= 0 else text[start])
-        raise bad_body.wrap(f"invalid character {char} looking for beginning of value") from None
-    except json.JSONDecodeError as exc:
-        raise bad_body.wrap(_syntax_message(text, exc)) from None
-    return value
+        return decode_value(body)
+    except JsonSyntaxError as exc:
+        raise ApiError("bad request body", 400).wrap(str(exc)) from None
 
 
 _GO_TYPES = {"string": "string", "bool": "bool", "int": "int", "int64": "int64"}
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # longer ones are outside int64
 
 
 def _convert(kind: str, value: Any) -> Any:
@@ -246,19 +224,16 @@ def _convert(kind: str, value: Any) -> Any:
         return value
     if kind == "bool" and isinstance(value, bool):
         return value
-    integer = isinstance(value, int) and not isinstance(value, bool)
-    if kind in ("int", "int64") and integer and -(2**63) <= value < 2**63:
-        return value
-    if kind == "float32" and isinstance(value, int | JsonNumber) and not isinstance(value, bool):
-        try:
-            return Float32(float32(float(value)))
-        except OverflowError:
-            pass
-    if kind in ("int", "int64", "float32") and isinstance(value, JsonNumber):
-        raise GoTypeError(f"number {value.literal}")
-    if kind in ("int", "int64", "float32") and type(value) is int:
-        raise GoTypeError(f"number {value}")
-    raise GoTypeError(kind_of(value))
+    if kind not in ("int", "int64", "float32") or not isinstance(value, JsonNumber):
+        raise GoTypeError(kind_of(value))
+    literal = value.literal
+    if kind == "float32":
+        with contextlib.suppress(OverflowError):
+            return Float32(parse_float32(literal))
+    elif _INTEGER.fullmatch(literal) and -(2**63) <= int(literal) < 2**63:
+        return int(literal)
+    # Go's strconv refused it: a fraction or exponent for an integer, or out of range.
+    raise GoTypeError(f"number {literal}")
 
 
 def bind(
