@@ -128,6 +128,28 @@ def test_a_killed_process_is_restarted_and_audited(tmp_path: Path, env: dict[str
     assert not wait_for(lambda: http_ok(port), timeout=1)
 
 
+def test_every_watch_state_is_exported_before_its_first_transition(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    port = free_port()
+    daemon, base = _start_daemon(
+        tmp_path, PROCESS_POLICY.format(python=sys.executable, port=port), env
+    )
+    try:
+        health = httpx.get(f"{base}/healthz").json()
+        (watch,) = health["healers"][0]["watches"]
+        assert (watch["phase"], watch["last_transition"]) == ("healthy", None)
+        metrics = httpx.get(f"{base}/metrics").text
+        series = (
+            'aftershock_watch_state{{policy="web-healer",probe="health",state="{}",target="web"}}'
+        )
+        assert series.format("healthy") + " 1.0" in metrics
+        for state in ("suspect", "unhealthy", "remediating", "recovering", "escalated"):
+            assert series.format(state) + " 0.0" in metrics
+    finally:
+        _stop(daemon)
+
+
 @pytest.mark.docker
 def test_a_killed_container_is_restarted_within_detection_plus_start_time(
     tmp_path: Path,

@@ -15,9 +15,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from aftershock.cli.run import execute, load_policy, settings_or_exit
-from aftershock.journal.report import load_run, write_report
+from aftershock.cli.common import fail, os_reason, output_dir_problem, settings_or_exit
+from aftershock.cli.run import execute, load_policy
+from aftershock.errors import JournalError
+from aftershock.journal.report import REPORT_FILES, load_run, write_report
 from aftershock.loading import load_file
 from aftershock.model.experiment import Experiment
 
@@ -118,33 +121,50 @@ def demo(
         Path | None, typer.Option("--dir", help="Where to write the demo files and report.")
     ] = None,
 ) -> None:
-    """Run the closed loop here: latency, a crash, the healer, the verdict, the MTTR, a report."""
+    """Run the closed loop here: latency, a crash, the healer, the verdict, the MTTR, a report.
+
+    Exit codes are ``run``'s; 2 also when ``--dir`` or ``$AFTERSHOCK_HOME`` is unusable.
+    """
     settings = settings_or_exit()
     where = directory or settings.home / "demo"
+    for problem in (
+        output_dir_problem(where, ("policy.yaml", "experiment.yaml"), "--dir"),
+        output_dir_problem(where / "report", REPORT_FILES, "--dir"),
+    ):
+        if problem is not None:
+            fail(problem)
     path = write_demo(where)
     experiment = next(d.document for d in load_file(path) if isinstance(d.document, Experiment))
     policy = load_policy(experiment, path, settings)
     console = Console()
-    console.print(f"[bold]aftershock demo[/]: files in {where}")
+    console.print(Text.assemble(("aftershock demo", "bold"), f": files in {where}"))
     outcome = execute(console, experiment, policy, settings)
-    view = load_run(outcome.journal)
-    paths = write_report(view, where / "report")
     mttr = [r["mttr_seconds"] for r in _incidents(outcome.journal) if r.get("mttr_seconds")]
     if mttr:
-        console.print(f"MTTR (detected -> healthy again): [bold]{float(mttr[-1]):.2f}s[/]")
+        console.print(
+            Text.assemble("MTTR (detected -> healthy again): ", (f"{mttr[-1]:.2f}s", "bold"))
+        )
     else:
         console.print("MTTR: the healer did not close an incident")
-    console.print(f"report: {paths['html']}")
+    try:
+        paths = write_report(load_run(outcome.journal), where / "report")
+    except (OSError, JournalError) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        typer.echo(f"error: cannot write report: {reason}", err=True)
+    else:
+        console.print(Text(f"report: {paths['html']}"))
     raise typer.Exit(outcome.result.status.exit_code)
 
 
 def _incidents(journal: Path) -> list[dict[str, Any]]:
     out = []
-    for line in journal.read_text(encoding="utf-8").splitlines():
+    for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if record.get("event") == "incident":
-            out.append(record)
+        if isinstance(record, dict) and record.get("event") == "incident":
+            mttr = record.get("mttr_seconds")
+            if isinstance(mttr, int | float) and not isinstance(mttr, bool):
+                out.append(record)
     return out

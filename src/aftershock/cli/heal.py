@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 
 from aftershock import runtime
+from aftershock.cli.common import settings_or_exit
 from aftershock.errors import AftershockError, ExperimentInvalid
 from aftershock.loading import load_paths
 from aftershock.model.policy import HealingPolicy
-from aftershock.settings import load_settings
 
 __all__ = ["heal"]
 
@@ -35,12 +35,12 @@ def heal(
         bool, typer.Option("--dry-run", help="Decide and log; act on nothing.")
     ] = False,
 ) -> None:
-    """Watch health and run remediation playbooks until interrupted."""
-    try:
-        settings = load_settings()
-    except AftershockError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    """Watch health and run remediation playbooks until interrupted.
+
+    Exit 2 for invalid policies, settings or an unusable $AFTERSHOCK_HOME; 4 when
+    the healer cannot start (a driver, its state files, the listen address).
+    """
+    settings = settings_or_exit()
     documents, problems = load_paths(policies, allowlist=settings.allow)
     for problem in problems:
         typer.echo(str(problem))
@@ -77,5 +77,7 @@ def heal(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(4) from None
     except OSError as exc:
-        typer.echo(f"error: cannot listen on {listen}: {exc.strerror or exc}", err=True)
+        # A file error names its file (the audit log, the state store); a socket error does not.
+        where = str(exc.filename) if exc.filename is not None else f"cannot listen on {listen}"
+        typer.echo(f"error: {where}: {exc.strerror or exc}", err=True)
         raise typer.Exit(4) from None

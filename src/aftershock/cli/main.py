@@ -10,6 +10,7 @@ import typer
 from aftershock import __version__
 from aftershock.cli import run as run_cmds
 from aftershock.cli import validate as validate_cmds
+from aftershock.cli.common import EXIT_ERRORED, os_reason
 from aftershock.cli.demo import demo
 from aftershock.cli.heal import heal
 from aftershock.cli.operator import operator
@@ -63,9 +64,18 @@ app.command()(operator)
 
 
 def main() -> None:
-    """Console-script entry point: expected errors become one line and an exit code."""
+    """Console-script entry point: expected errors become one line and an exit code.
+
+    Commands check what a user names (settings, ``$AFTERSHOCK_HOME``, output paths,
+    input files) first and exit 2 with one line. Whatever still fails while working,
+    an ``AftershockError`` or an ``OSError`` (a state file, a full disk), is one
+    ``error:`` line and exit 4, never a traceback.
+    """
     try:
         app()
     except AftershockError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        sys.exit(4)
+        sys.exit(EXIT_ERRORED)
+    except OSError as exc:
+        print(f"error: {os_reason(exc)}", file=sys.stderr)  # noqa: T201
+        sys.exit(EXIT_ERRORED)

@@ -70,7 +70,8 @@ class Progress:
             line = f"{event.kind}: " + ", ".join(f"{k}={v}" for k, v in f.items())
             self.notes.append(line)
         if line and not self.live:
-            self.console.print(line, markup=False, highlight=False)
+            # Fields carry backend errors and process output: never markup or emoji codes.
+            self.console.print(Text(line), highlight=False)
 
     def render(self) -> RenderableType:
         """The current state as a small panel."""
@@ -87,13 +88,13 @@ class Progress:
         table.add_column("recent")
         for name, state in sorted(self.probes.items()):
             last = (
-                "-"
+                Text("-")
                 if state.last_ok is None
-                else ("[green]ok[/]" if state.last_ok else "[red]fail[/]")
+                else (Text("ok", "green") if state.last_ok else Text("fail", "red"))
             )
             latency = "-" if state.last_latency is None else f"{state.last_latency * 1000:.0f}ms"
-            strip = "".join("[green]▮[/]" if ok else "[red]▮[/]" for ok in state.recent)
-            table.add_row(name, last, latency, strip)
+            strip = Text.assemble(*(("▮", "green" if ok else "red") for ok in state.recent))
+            table.add_row(Text(name), last, Text(latency), strip)
         faults = Text(
             "active faults: " + (", ".join(f"{k} ({v})" for k, v in self.faults.items()) or "none")
         )

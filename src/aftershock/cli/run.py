@@ -12,34 +12,39 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from aftershock import runtime
+from aftershock.cli.common import (
+    fail,
+    os_reason,
+    output_dir_problem,
+    output_file_problem,
+    require_home,
+    settings_or_exit,
+)
 from aftershock.cli.progress import Progress
 from aftershock.engine.runner import Runner
-from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid
+from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, JournalError
 from aftershock.journal.ledger import Ledger
-from aftershock.journal.report import load_run, render_junit, write_report
+from aftershock.journal.report import (
+    REPORT_FILES,
+    load_run,
+    write_junit,
+    write_report,
+)
 from aftershock.loading import load_file
 from aftershock.loading.loader import policy_path
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
-from aftershock.settings import Settings, load_settings
+from aftershock.settings import Settings
 
-__all__ = ["history", "lever", "recover", "report", "run"]
+__all__ = ["history", "lever", "recover", "report", "run", "settings_or_exit"]
 
 EXIT_INVALID = 2
 EXIT_ABORTED = 3
 EXIT_ERRORED = 4
-
-
-def settings_or_exit() -> Settings:
-    """The controller settings, or exit 2 with the one-line reason."""
-    try:
-        return load_settings()
-    except AftershockError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
 
 
 def load_policy(experiment: Experiment, source: Path, settings: Settings) -> HealingPolicy | None:
@@ -78,42 +83,55 @@ def _experiment(path: Path, name: str | None, settings: Settings) -> Experiment:
 
 
 def summary(console: Console, result: RunResult, journal: Path) -> None:
-    """The one-screen summary at the end of a run."""
+    """The one-screen summary at the end of a run.
+
+    Names, reasons and errors come from documents, backends and process logs, so
+    they are ``Text`` (never parsed as markup): ``[/x]`` in a log prints as is.
+    """
     colour = {"passed": "green", "failed": "red", "aborted": "yellow"}.get(
         result.status.value, "magenta"
     )
     console.print(
-        f"[bold {colour}]{result.status.value.upper()}[/] {result.experiment}: {result.reason}"
+        Text.assemble(
+            (result.status.value.upper(), f"bold {colour}"),
+            f" {result.experiment}: {result.reason}",
+        ),
+        soft_wrap=True,
     )
     table = Table(box=None, show_header=False)
     table.add_column(style="dim")
-    table.add_column()
+    table.add_column(overflow="fold")  # wrap, never cut: the journal path must stay whole
+
+    def row(label: str, *value: str | tuple[str, str]) -> None:
+        table.add_row(Text(label), Text.assemble(*value))
+
     if result.recovery_seconds is not None:
         limit = f" (limit {result.recover_within:g}s)" if result.recover_within else ""
-        table.add_row("recovery", f"{result.recovery_seconds:.2f}s{limit}")
+        row("recovery", f"{result.recovery_seconds:.2f}s{limit}")
     for budget in result.budgets:
-        table.add_row(
+        row(
             f"budget {budget.slo}",
             f"spent {budget.spent:.3%} of the window's budget, burn rate {budget.burn_rate:.1f}",
         )
     for check in result.checks:
-        mark = "[green]held[/]" if check.ok else "[red]broken[/]"
-        table.add_row(f"steady {check.phase} {check.probe}", f"{mark} {'; '.join(check.failures)}")
+        mark = ("held", "green") if check.ok else ("broken", "red")
+        row(f"steady {check.phase} {check.probe}", mark, f" {'; '.join(check.failures)}")
     for fault in result.faults:
-        state = "reverted" if fault.reverted_at else f"[red]NOT reverted[/] {fault.error or ''}"
-        table.add_row(
-            f"fault {fault.step}", f"{fault.fault} on {', '.join(fault.resources)}: {state}"
-        )
+        on = f"{fault.fault} on {', '.join(fault.resources)}: "
+        if fault.reverted_at:
+            row(f"fault {fault.step}", on, "reverted")
+        else:
+            row(f"fault {fault.step}", on, ("NOT reverted", "red"), f" {fault.error or ''}")
     if result.healing is not None and result.healing.fired:
         h = result.healing
-        table.add_row(
+        row(
             "healer",
             f"{h.playbook} acted after {h.first_action_after or 0:.2f}s, "
             f"healthy after {h.healthy_after or 0:.2f}s",
         )
     for note in result.notes:
-        table.add_row("note", note)
-    table.add_row("journal", str(journal))
+        row("note", note)
+    row("journal", str(journal))
     console.print(table)
 
 
@@ -136,26 +154,41 @@ def run(
         bool, typer.Option("--force", help="Skip the budget gate (recorded).")
     ] = False,
 ) -> None:
-    """Run one experiment (exit 0 passed, 1 failed, 2 invalid, 3 aborted, 4 errored, 130 halt)."""
-    settings = settings_or_exit()
+    """Run one experiment (exit 0 passed, 1 failed, 2 invalid, 3 aborted, 4 errored, 130 halt).
+
+    Exit 2 also covers what is checked before anything is touched: an unusable
+    state directory ($AFTERSHOCK_HOME) and a ``--report`` or ``--junit`` path that
+    cannot be written. If writing the report still fails after the run, the run
+    keeps its verdict's exit code and ``error: cannot write report: ...`` is printed.
+    """
+    settings = settings_or_exit(home=False)
     experiment = _experiment(file, name, settings)
     policy = load_policy(experiment, file, settings)
+    for problem in (
+        output_dir_problem(report_dir, REPORT_FILES, "--report") if report_dir else None,
+        output_file_problem(junit, "--junit") if junit else None,
+    ):
+        if problem is not None:
+            fail(problem)
+    require_home(settings)  # only now: a refused run leaves not even an empty home behind
     console = Console()
     outcome = execute(
         console, experiment, policy, settings, seed=seed, dry_run=dry_run, force=force
     )
     if dry_run:
         for note in outcome.result.notes:
-            console.print(note, markup=False)
+            console.print(Text(note))
     if report_dir is not None or junit is not None:
-        view = load_run(outcome.journal)
-        if report_dir is not None:
-            paths = write_report(view, report_dir)
-            console.print(f"report: {paths['html']}")
-        if junit is not None:
-            junit.parent.mkdir(parents=True, exist_ok=True)
-            junit.write_text(render_junit(view), encoding="utf-8")
-            console.print(f"junit: {junit}")
+        # The verdict stands whatever happens here: a report error is one line, not exit 1.
+        try:
+            view = load_run(outcome.journal)
+            if report_dir is not None:
+                console.print(Text(f"report: {write_report(view, report_dir)['html']}"))
+            if junit is not None:
+                console.print(Text(f"junit: {write_junit(view, junit)}"))
+        except (OSError, JournalError) as exc:
+            reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            typer.echo(f"error: cannot write report: {reason}", err=True)
     raise typer.Exit(outcome.result.status.exit_code)
 
 
@@ -202,10 +235,13 @@ def execute(
         else:
             outcome = asyncio.run(main())
     except BudgetExhausted as exc:
-        console.print(f"[yellow]refused[/]: {exc}")
+        console.print(Text.assemble(("refused", "yellow"), f": {exc}"), soft_wrap=True)
         raise typer.Exit(EXIT_ABORTED) from None
     except AftershockError as exc:
-        console.print(f"[red]error[/]: {exc}", markup=True)
+        console.print(Text.assemble(("error", "red"), f": {exc}"), soft_wrap=True)
+        raise typer.Exit(EXIT_ERRORED) from None
+    except OSError as exc:  # a state file under $AFTERSHOCK_HOME (a lock, a log) failed
+        console.print(Text.assemble(("error", "red"), f": {os_reason(exc)}"), soft_wrap=True)
         raise typer.Exit(EXIT_ERRORED) from None
     summary(console, outcome.result, outcome.journal)
     return outcome
@@ -228,21 +264,47 @@ def report(
     ),
     junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here.")] = None,
 ) -> None:
-    """Re-render the report of a run from its journal."""
+    """Re-render the report of a run from its journal.
+
+    Exit 0 written; 2 when JOURNAL is missing, unreadable or not a journal, or an
+    output path cannot be written (checked first); 4 when writing fails anyway.
+    Records the report had to skip are listed in it, and counted on stderr.
+    """
     if not journal.is_file():
-        typer.echo(f"error: {journal}: no such journal", err=True)
-        raise typer.Exit(EXIT_INVALID)
-    view = load_run(journal)
-    paths = write_report(view, out)
+        fail(f"{journal}: no such journal")
+    for problem in (
+        output_dir_problem(out, REPORT_FILES, "--out"),
+        output_file_problem(junit, "--junit") if junit else None,
+    ):
+        if problem is not None:
+            fail(problem)
+    try:
+        view = load_run(journal)
+    except JournalError as exc:  # NotAJournal, or a file that cannot be read; both name it
+        fail(str(exc))
+    try:
+        paths = write_report(view, out)
+        if junit is not None:
+            write_junit(view, junit)
+    except OSError as exc:
+        fail(f"cannot write report: {os_reason(exc)}", EXIT_ERRORED)
+    if view.problems:
+        typer.echo(
+            f"warning: {journal}: {len(view.problems)} journal problem(s) skipped;"
+            " the report lists them",
+            err=True,
+        )
     typer.echo(str(paths["html"]))
-    if junit is not None:
-        junit.write_text(render_junit(view), encoding="utf-8")
 
 
 def history(
-    weeks: Annotated[int, typer.Option(help="How many weeks back.")] = 8,
+    weeks: Annotated[int, typer.Option(help="How many weeks back.", min=1)] = 8,
 ) -> None:
-    """Runs, budget spend and recovery times per experiment, week over week."""
+    """Runs, budget spend and recovery times per experiment, week over week.
+
+    ``interrupted`` counts runs stopped by a signal (SIGINT, SIGTERM) or a crash,
+    apart from ``errored`` (a driver or probe failed).
+    """
     from datetime import UTC, datetime
 
     settings = settings_or_exit()
@@ -257,6 +319,7 @@ def history(
         "failed",
         "aborted",
         "errored",
+        "interrupted",
         "forced",
         "budget spent",
         "median recovery",
@@ -269,7 +332,7 @@ def history(
         return "-" if value is None else f"{value:.1f}s"
 
     for row in rows:
-        table.add_row(
+        cells = (
             row.week,
             row.experiment,
             str(row.runs),
@@ -277,11 +340,13 @@ def history(
             str(row.failed),
             str(row.aborted),
             str(row.errored),
+            str(row.interrupted),
             str(row.forced),
             f"{row.budget_spent:.3%}",
             secs(row.recovery_median),
             secs(row.recovery_max),
         )
+        table.add_row(*map(Text, cells))  # experiment names are not markup
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # piped output: never squeeze names into ellipses
@@ -294,15 +359,18 @@ def recover() -> None:
     report_ = asyncio.run(runtime.recover(settings))
     console = Console()
     for action in report_.actions:
-        mark = "[green]reverted[/]" if action.ok else "[red]failed[/]"
+        mark = ("reverted", "green") if action.ok else ("failed", "red")
         console.print(
-            f"{mark} {action.run_id} {action.key} ({action.fault} on {action.target}): "
-            f"{action.message}"
+            Text.assemble(
+                mark,
+                f" {action.run_id} {action.key} ({action.fault} on {action.target}): "
+                f"{action.message}",
+            )
         )
     for key in report_.skipped_live:
-        console.print(f"[yellow]skipped[/] {key}: its run is still alive")
+        console.print(Text.assemble(("skipped", "yellow"), f" {key}: its run is still alive"))
     for problem in report_.problems:
-        console.print(f"[yellow]journal problem[/] {problem}")
+        console.print(Text.assemble(("journal problem", "yellow"), f" {problem}"))
     if not report_.actions:
         console.print("nothing to recover")
     if any(not a.ok for a in report_.actions):
@@ -314,10 +382,10 @@ def lever(
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """The kill switch: engage stops running experiments and refuses new ones."""
-    settings = settings_or_exit()
     if action not in ("engage", "release", "status"):
-        typer.echo("error: expected engage, release or status", err=True)
-        raise typer.Exit(EXIT_INVALID)
+        fail("expected engage, release or status")
+    # Even ``status`` needs a usable home: with none, "released" would be a guess.
+    settings = settings_or_exit()
     if action != "status":
         runtime.set_lever(settings, engaged=action == "engage", reason=reason)
     typer.echo("engaged" if runtime.lever_engaged(settings) else "released")

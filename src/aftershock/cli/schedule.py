@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from aftershock.errors import AftershockError
+from aftershock.cli.common import settings_or_exit
 from aftershock.scheduling import run_schedule
-from aftershock.settings import load_settings
 
 __all__ = ["schedule"]
 
@@ -26,12 +25,11 @@ def schedule(
         float, typer.Option(help="Seconds between checks for changed files.", min=0.1)
     ] = 2.0,
 ) -> None:
-    """Run every experiment with spec.schedule in DIR on its cron; reload files on change."""
-    try:
-        settings = load_settings()
-    except AftershockError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
+    """Run every experiment with spec.schedule in DIR on its cron; reload files on change.
+
+    Exit 2 when DIR, the settings or $AFTERSHOCK_HOME cannot be used.
+    """
+    settings = settings_or_exit()
     if not directory.is_dir():
         typer.echo(f"error: {directory}: not a directory", err=True)
         raise typer.Exit(EXIT_INVALID)

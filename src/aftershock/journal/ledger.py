@@ -130,7 +130,9 @@ class WeekRow:
     failed: int
     aborted: int
     errored: int
-    """Errored or interrupted runs."""
+    """Runs a driver or probe error ended."""
+    interrupted: int
+    """Runs stopped from outside (SIGINT, SIGTERM, a crash): not the system's failure."""
     forced: int
     budget_spent: float
     """Sum of the budget spent on every SLO by these runs."""
@@ -316,7 +318,8 @@ def _week_row(monday: date, experiment: str, runs: list[LedgerRun]) -> WeekRow:
         passed=statuses.count(RunStatus.PASSED),
         failed=statuses.count(RunStatus.FAILED),
         aborted=statuses.count(RunStatus.ABORTED),
-        errored=statuses.count(RunStatus.ERRORED) + statuses.count(RunStatus.INTERRUPTED),
+        errored=statuses.count(RunStatus.ERRORED),
+        interrupted=statuses.count(RunStatus.INTERRUPTED),
         forced=sum(1 for r in runs if r.forced),
         budget_spent=sum(s.spent for r in runs for s in r.spend),
         recovery_median=statistics.median(recoveries) if recoveries else None,

@@ -108,11 +108,20 @@ class RunSummary:
 
 
 def _aware(text: object, what: str) -> datetime:
+    """An ISO time in UTC; a naive one is taken to be UTC already."""
     if not isinstance(text, str):
         msg = f"{what} is not a string"
         raise TypeError(msg)
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        # Near year 1 or 9999 an offset can push the time out of range; such a time
+        # would break every later comparison, so it is garbage here.
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        msg = f"{what} {text!r} is out of range in UTC"
+        raise ValueError(msg) from exc
 
 
 def _parse(path: Path, number: int, raw: bytes) -> JournalRecord:
@@ -164,7 +173,8 @@ def scan_journal(path: Path) -> JournalScan:
             continue
         try:
             records.append(_parse(path, number, raw))
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            # RecursionError: JSON nested deeper than the parser (or str()) can follow.
             # Only the final line can lack its newline; if it does not parse, a
             # crash cut the write short.
             if number == len(lines):

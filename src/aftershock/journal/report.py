@@ -7,21 +7,31 @@ gives a full view, with the verdict synthesized as *interrupted* and every fault
 without a revert record marked as still applied. The renderers are pure
 functions of the view: ``render_html`` (one self-contained page, no network),
 ``render_markdown`` (a PR comment) and ``render_junit`` (CI).
+
+A file without a single journal record (random bytes, some other JSON, an empty
+file) is not a run: ``load_run`` raises ``NotAJournal`` rather than invent one.
+Records that cannot be used (garbled lines, NaN, infinities, numbers beyond
+``LIMIT``, a verdict that does not validate) are skipped and listed in
+``RunView.problems``, so the renderers only ever see finite numbers and aware times.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aftershock.journal.reading import read_journal
+from aftershock.errors import JournalError
+from aftershock.journal.reading import JournalProblem, scan_journal
 from aftershock.journal.report_html import render_html
 from aftershock.journal.report_text import render_junit, render_markdown
 from aftershock.journal.report_view import (
+    LIMIT,
     AbortMark,
+    BadNumber,
     FaultRow,
     FaultWindow,
     HealingEvent,
@@ -38,10 +48,12 @@ from aftershock.journal.report_view import (
 from aftershock.model.results import FaultRecord, ProbeSummary, RunResult, RunStatus
 
 __all__ = [
+    "REPORT_FILES",
     "AbortMark",
     "FaultRow",
     "FaultWindow",
     "HealingEvent",
+    "NotAJournal",
     "Phase",
     "RecoveryMark",
     "RunView",
@@ -51,10 +63,17 @@ __all__ = [
     "render_html",
     "render_junit",
     "render_markdown",
+    "write_junit",
     "write_report",
 ]
 
 CRASHED_REASON = "journal ends without a verdict (crash?)"
+REPORT_FILES = ("report.html", "summary.md")
+"""What ``write_report`` writes into its directory."""
+
+
+class NotAJournal(JournalError):
+    """The file holds no journal record at all: it is not a run's journal."""
 
 
 def _percentiles(values: list[float]) -> tuple[float | None, float | None, float | None]:
@@ -119,15 +138,41 @@ def _windows(replay: _Replay) -> list[FaultWindow]:
     return sorted(found, key=lambda w: (w.start_t, w.step))
 
 
+def _insane(value: Any) -> str | None:
+    """Why a validated verdict cannot be shown (a number or time renderers cannot use)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not (math.isfinite(item) and abs(item) <= LIMIT):
+            return f"the number {item!r} is not finite or beyond {LIMIT:g}"
+        if isinstance(item, datetime):
+            if item.tzinfo is None:
+                return f"the time {item.isoformat()} has no time zone"
+            try:
+                item.astimezone(UTC)
+            except OverflowError:
+                return f"the time {item.isoformat()} is out of range in UTC"
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
 def _verdict(replay: _Replay) -> RunResult | None:
     if replay.finished is None:
         return None
     try:
-        return RunResult.model_validate(replay.finished)
-    except ValueError as exc:  # pydantic's ValidationError; the model layer owns pydantic
-        detail = " ".join(str(exc).split())
+        result = RunResult.model_validate(replay.finished)
+    except (ValueError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
+        detail = " ".join(str(exc).split())[:500]
         replay.problems.append(f"{replay.path}: run.finished result unreadable: {detail}")
         return None
+    # Validation is lax ("NaN", "inf" and naive times pass); the renderers need better.
+    if (why := _insane(result.model_dump())) is not None:
+        replay.problems.append(f"{replay.path}: run.finished result unreadable: {why}")
+        return None
+    return result
 
 
 def _synthesize(replay: _Replay, samples: Mapping[str, tuple[Sample, ...]]) -> RunResult:
@@ -156,28 +201,47 @@ def _slos(started: Mapping[str, Any]) -> dict[str, SloInfo]:
     found: dict[str, SloInfo] = {}
     for name, spec in (raw if isinstance(raw, Mapping) else {}).items():
         if isinstance(spec, Mapping):
-            found[str(name)] = SloInfo(
-                name=str(name),
-                probe=_text(spec.get("probe")),
-                objective=_num(spec.get("objective")),
-                latency_seconds=_num(spec.get("latency_seconds")),
-                window_seconds=_num(spec.get("window_seconds")),
-            )
+            try:
+                found[str(name)] = SloInfo(
+                    name=str(name),
+                    probe=_text(spec.get("probe")),
+                    objective=_num(spec.get("objective")),
+                    latency_seconds=_num(spec.get("latency_seconds")),
+                    window_seconds=_num(spec.get("window_seconds")),
+                )
+            except BadNumber:
+                continue  # run.started with NaN was skipped whole; this is only out of range
     return found
 
 
+def _not_a_journal(path: Path, problems: tuple[JournalProblem, ...]) -> NotAJournal:
+    if problems:
+        first = problems[0]
+        # "torn last line" guesses at a crash; in a file with no record at all it is not one.
+        detail = first.message.removeprefix("garbage skipped: ")
+        detail = "unreadable" if detail.startswith("torn last line") else detail
+        why = f"no line is a journal record (line {first.line}: {detail})"
+    else:
+        why = "the file is empty"
+    return NotAJournal(f"{path}: not an aftershock journal: {why}")
+
+
 def load_run(journal_path: Path | str) -> RunView:
-    """Replay one run file into a view; raises ``JournalError`` only if it cannot be read."""
+    """Replay one run file into a view.
+
+    Raises ``NotAJournal`` for a file without one journal record, and
+    ``JournalError`` for a file that cannot be read; anything else it skips and lists.
+    """
     path = Path(journal_path)
-    problems: list[Any] = []
+    scan = scan_journal(path)
+    if not scan.records:
+        raise _not_a_journal(path, scan.problems)
     replay = _Replay(path)
-    for rec in read_journal(path, problems):
+    for rec in scan.records:
         replay.feed(rec)
-    replay.problems[:0] = [str(p) for p in problems]
-    if replay.start is None:
-        replay.problems.append(f"{path}: no readable records")
+    replay.problems[:0] = [str(p) for p in scan.problems]
     replay.problems += [
-        f"{path}: {n} {kind} record(s) skipped" for kind, n in replay.skipped.items()
+        f"{path}: {n} {kind} record(s) skipped ({why})" for (kind, why), n in replay.skipped.items()
     ]
 
     declared = replay.started.get("probes")
@@ -188,8 +252,6 @@ def load_run(journal_path: Path | str) -> RunView:
     result = _verdict(replay)
     finished = result is not None
     if result is None:
-        if replay.start is None:
-            replay.start = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
         result = _synthesize(replay, samples)
 
     open_steps = {f.step for f in replay.faults.values() if f.reverted is None}
@@ -222,7 +284,15 @@ def write_report(view: RunView, directory: Path | str) -> dict[str, Path]:
     """Write ``report.html`` and ``summary.md`` into ``directory`` (created); return their paths."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    paths = {"html": target / "report.html", "markdown": target / "summary.md"}
+    paths = {"html": target / REPORT_FILES[0], "markdown": target / REPORT_FILES[1]}
     paths["html"].write_text(render_html(view), encoding="utf-8")
     paths["markdown"].write_text(render_markdown(view), encoding="utf-8")
     return paths
+
+
+def write_junit(view: RunView, path: Path | str) -> Path:
+    """Write the JUnit XML of a run to ``path`` (its directories created); return it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_junit(view), encoding="utf-8")
+    return target

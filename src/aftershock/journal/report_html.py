@@ -108,7 +108,8 @@ def _budget(r: RunResult) -> str:
     for b in r.budgets:
         ok = None if b.max_spend is None else b.spent <= b.max_spend
         # The max-spend tick sits at 70% of the bar, so an overspend still shows.
-        width = min(b.spent / b.max_spend * 70, 100) if b.max_spend else min(b.spent * 100, 100)
+        width = b.spent / b.max_spend * 70 if b.max_spend else b.spent * 100
+        width = min(max(width, 0.0), 100.0)  # a tiny max_spend can make the share infinite
         tick = '<b style="left:70%"></b>' if b.max_spend else ""
         colour = "#cf222e" if ok is False else "#1a7f37"
         bar = f'<div class="bar"><i style="width:{width:.1f}%;background:{colour}"></i>{tick}</div>'

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 STILL_APPLIED = "still applied — run `aftershock recover`"
+_PROBLEMS_SHOWN = 5
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -159,6 +160,14 @@ def render_markdown(view: RunView) -> str:
     lines += [f"**Recovery:** {_recovery_line(r)}  ", f"**Healing:** {_healing_line(r)}", ""]
     if not view.finished:
         lines += ["_The run did not finish: no steady-state verdict, budget or expectations._", ""]
+    if view.problems:
+        lines.append(f"**Journal problems** ({len(view.problems)}, skipped):")
+        lines += [f"- {_cell(p)}" for p in view.problems[:_PROBLEMS_SHOWN]]
+        if len(view.problems) > _PROBLEMS_SHOWN:
+            lines.append(
+                f"- … and {len(view.problems) - _PROBLEMS_SHOWN} more (see the HTML report)"
+            )
+        lines.append("")
     if r.checks:
         lines += _table(
             ["phase", "probe", "ok", "samples", "success", "p95", "failures"],

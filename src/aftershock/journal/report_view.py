@@ -5,15 +5,21 @@ The frozen records (``Sample``, ``Phase``, ``FaultWindow``, ``AbortMark``,
 are what every renderer reads. ``_Replay`` feeds the journal's records one by
 one into them, skipping (and counting) a note it cannot read; ``load_run`` in
 ``aftershock.journal.report`` turns a finished replay into a ``RunView``.
+
+Every number in a view is finite and within ``LIMIT``: a note holding NaN or an
+infinity anywhere (the writer never produces one; ``1e999`` parses as infinity)
+is skipped, and so is one whose times or figures are beyond ``LIMIT``, so the
+renderers never divide, round or scale garbage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,7 +27,9 @@ from aftershock.journal.reading import JournalRecord
 from aftershock.model.results import FaultRecord, RunResult
 
 __all__ = [
+    "LIMIT",
     "AbortMark",
+    "BadNumber",
     "FaultRow",
     "FaultWindow",
     "HealingEvent",
@@ -30,7 +38,12 @@ __all__ = [
     "RunView",
     "Sample",
     "SloInfo",
+    "moment",
+    "non_finite",
 ]
+
+LIMIT: Final = 1e12
+"""The largest magnitude a number in a view may have (seconds: about 31,700 years)."""
 
 _NOTES: Final = frozenset(
     # fault.* kinds are reserved for fault records (note() refuses them and readers want a
@@ -150,10 +163,46 @@ class RunView:
         return max(ends)
 
 
+class BadNumber(ValueError):
+    """A number that is not finite or beyond ``LIMIT``; its record is skipped."""
+
+
 def _num(value: Any) -> float | None:
+    """A number as a float; ``None`` when it is not a number; ``BadNumber`` when unusable."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    # Compared before float(): an int too large for a float would raise OverflowError.
+    if not (-LIMIT <= value <= LIMIT):  # also false for NaN
+        raise BadNumber(value)
     return float(value)
+
+
+def non_finite(value: Any) -> bool:
+    """True if NaN or an infinity is anywhere inside ``value`` (JSON data, any depth)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def moment(value: Any) -> datetime:
+    """An ISO time as an aware UTC datetime; ``ValueError`` if it is not one."""
+    if not isinstance(value, str):
+        raise TypeError(value)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(value) from exc
 
 
 def _when(value: Any) -> float:
@@ -164,7 +213,12 @@ def _when(value: Any) -> float:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    """A display string; a list, an object or NaN where text belongs shows as nothing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return str(value) if math.isfinite(value) else ""
+    return str(value) if isinstance(value, int) else ""
 
 
 @dataclass
@@ -185,7 +239,8 @@ class _Replay:
     def __init__(self, path: Path) -> None:
         self.path, self.run_id = path, path.stem
         self.problems: list[str] = []
-        self.skipped: Counter[str] = Counter()
+        self.skipped: Counter[tuple[str, str]] = Counter()
+        """Skipped notes by (event, why)."""
         self.started: Mapping[str, Any] = {}
         self.start: datetime | None = None
         self.last: datetime | None = None
@@ -204,17 +259,20 @@ class _Replay:
         if rec.key is not None and rec.handle is not None:
             self.fault(rec)
         elif rec.event in _NOTES:
+            if non_finite(rec.fields):
+                self.skipped[rec.event, "NaN or infinity"] += 1
+                return
             try:
                 getattr(self, "on_" + rec.event.replace(".", "_"))(rec, rec.fields)
-            except (TypeError, ValueError, KeyError):
-                self.skipped[rec.event] += 1
+            except BadNumber:
+                self.skipped[rec.event, f"a number beyond {LIMIT:g}"] += 1
+            except (TypeError, ValueError, KeyError, RecursionError):
+                self.skipped[rec.event, "unreadable fields"] += 1
 
     def on_run_started(self, rec: JournalRecord, f: Mapping[str, Any]) -> None:
         self.started, self.run_id, self.start = f, rec.run_id, rec.ts
-        with contextlib.suppress(KeyError, ValueError):
-            self.start = datetime.fromisoformat(str(f["started_at"]))
-        if self.start.tzinfo is None:
-            self.start = self.start.replace(tzinfo=rec.ts.tzinfo)
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            self.start = moment(f["started_at"])
 
     def on_run_finished(self, rec: JournalRecord, f: Mapping[str, Any]) -> None:
         result = f.get("result")

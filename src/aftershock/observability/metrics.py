@@ -72,9 +72,7 @@ class HealerMetrics:
         policy = str(f.get("policy", ""))
         playbook, outcome = str(f.get("playbook", "")), str(f.get("outcome", ""))
         if event.kind == "watch.transition":
-            labels = (policy, str(f.get("probe", "")), str(f.get("target") or ""))
-            for state in _STATES:
-                self.state.labels(*labels, state).set(1.0 if f.get("to") == state else 0.0)
+            self.watch_state(policy, str(f.get("probe", "")), f.get("target"), str(f.get("to")))
         elif event.kind == "healer.action":
             self.actions.labels(policy, playbook, str(f.get("action", "")), outcome).inc()
         elif event.kind == "healer.outcome":
@@ -87,6 +85,16 @@ class HealerMetrics:
             self.mttr.labels(policy, str(f.get("target") or ""), str(f.get("fault") or "")).observe(
                 float(f["mttr_seconds"])
             )
+
+    def watch_state(self, policy: str, probe: str, target: object, current: str) -> None:
+        """Set one watch's state series: 1 for ``current``, 0 for every other state.
+
+        Called for every watch when a healer starts, so each has samples before
+        its first transition, and again on every ``watch.transition``.
+        """
+        labels = (policy, probe, str(target or ""))
+        for state in _STATES:
+            self.state.labels(*labels, state).set(1.0 if current == state else 0.0)
 
     def observe_sample(self, probe: str, result: ProbeResult) -> None:
         """Record one probe sample's latency."""

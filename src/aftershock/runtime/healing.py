@@ -87,6 +87,10 @@ async def run_healers(
                 if close is not None:
                     stack.push_async_callback(close)
             healers.append(healer)
+            # /healthz reports each watch from the start; so must aftershock_watch_state.
+            status = healer.status()
+            for watch in status.watches:
+                metrics.watch_state(status.policy, watch.name, watch.target, watch.phase)
         server = HealthServer(
             status=lambda: {"healers": [h.status().to_json() for h in healers]},
             ready=lambda: all(h.running for h in healers),

@@ -186,10 +186,13 @@ def test_history_by_iso_week(ledger: Ledger) -> None:
     ]
     w09, other, w10 = history
     assert w09.week_start == date(2026, 2, 23)
-    assert (w09.runs, w09.errored, w09.recovery_median, w09.recovery_max) == (1, 1, 5.0, 5.0)
-    assert (other.runs, other.errored, other.recovery_median) == (1, 1, None)
+    # A run stopped by a signal is interrupted, not errored: its own column.
+    assert (w09.runs, w09.errored, w09.interrupted) == (1, 0, 1)
+    assert (w09.recovery_median, w09.recovery_max) == (5.0, 5.0)
+    assert (other.runs, other.errored, other.interrupted, other.recovery_median) == (1, 1, 0, None)
     assert w10.week_start == date(2026, 3, 2)
     assert (w10.runs, w10.passed, w10.failed, w10.aborted, w10.errored) == (4, 2, 1, 1, 0)
+    assert w10.interrupted == 0
     assert w10.forced == 1
     assert w10.budget_spent == pytest.approx(0.035)
     assert w10.recovery_median == 20.0
