@@ -20,7 +20,11 @@ EXIT_INVALID = 2
 
 
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories of YAML documents.")],
+    paths: Annotated[
+        list[Path],
+        # The loader reports an unreadable file as file:line:col like every other problem.
+        typer.Argument(help="Files or directories of YAML documents.", readable=False),
+    ],
     output: Annotated[
         Literal["text", "json"], typer.Option("--output", "-o", help="text or json.")
     ] = "text",

@@ -1,21 +1,26 @@
 """Load documents from files: read, parse, substitute, validate, cross-check, locate.
 
 Every problem in a file is reported at once, each as ``file:line:col: path:
-message``; nothing here lets a traceback reach the user for bad input.
+message``; nothing here lets a traceback reach the user for bad input. Files
+are read only through ``reading.read_source`` (regular files, bounded, never
+blocking); a problem with a file as a whole (unreadable, too large, not a
+regular file) is reported at line 1, column 1. Problems are built only by
+``problems.make_problem``, which escapes what came from the input.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from pydantic import ValidationError
 
 from aftershock.errors import ExperimentInvalid, Problem
-from aftershock.loading.problems import format_path, translate
+from aftershock.loading.problems import make_problem, translate
+from aftershock.loading.reading import MAX_FILE_BYTES, UnreadableFile, read_source
 from aftershock.loading.yamltree import Located, compose_documents
 from aftershock.model import DOCUMENT_ADAPTER, Experiment, HealingPolicy, check_document
 from aftershock.settings import Allowlist
@@ -30,7 +35,6 @@ __all__ = [
     "policy_path",
 ]
 
-MAX_FILE_BYTES: Final = 1024 * 1024
 _SUFFIXES: Final = (".yaml", ".yml")
 
 
@@ -41,11 +45,22 @@ class LoadedDocument:
     source: str
     line: int
     document: Experiment | HealingPolicy
+    located: Located | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         """``metadata.name``."""
         return self.document.metadata.name
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[int, int]:
+        """Line and column of a field of the document (its key), else of the document."""
+        if self.located is None:
+            return self.line, 1
+        return self.located.mark(path)
+
+
+def _file_problem(source: str, message: str) -> Problem:
+    return make_problem(source, 1, 1, "", message)
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -56,9 +71,7 @@ def _decode(raw: bytes, source: str) -> str:
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
         message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
-        raise ExperimentInvalid(
-            [Problem(file=source, line=line, column=column, path="", message=message)]
-        ) from None
+        raise ExperimentInvalid([make_problem(source, line, column, "", message)]) from None
 
 
 def _validate(
@@ -66,16 +79,9 @@ def _validate(
 ) -> tuple[Experiment | HealingPolicy | None, list[Problem]]:
     def problem(path: tuple[str | int, ...], message: str) -> Problem:
         line, column = located.mark(path)
-        return Problem(
-            file=source, line=line, column=column, path=format_path(path), message=message
-        )
+        return make_problem(source, line, column, path, message)
 
-    problems = [
-        Problem(
-            file=source, line=p.line, column=p.column, path=format_path(p.path), message=p.message
-        )
-        for p in located.problems
-    ]
+    problems = [make_problem(source, p.line, p.column, p.path, p.message) for p in located.problems]
     if not isinstance(located.data, dict):
         problems.append(
             problem((), "a document must be a mapping with apiVersion, kind, metadata and spec")
@@ -109,23 +115,15 @@ def load_text(
     located_docs, error = compose_documents(text, environ)
     problems: list[Problem] = []
     if error is not None:
-        problems.append(
-            Problem(
-                file=source,
-                line=error.line,
-                column=error.column,
-                path=format_path(error.path),
-                message=error.message,
-            )
-        )
+        problems.append(make_problem(source, error.line, error.column, error.path, error.message))
     elif not located_docs:
-        return [], [Problem(file=source, line=1, column=1, path="", message="no documents in file")]
+        return [], [_file_problem(source, "no documents in file")]
     documents: list[LoadedDocument] = []
     for located in located_docs:
         document, found = _validate(located, source, allowlist)
         problems.extend(found)
         if document is not None:
-            documents.append(LoadedDocument(source, located.line, document))
+            documents.append(LoadedDocument(source, located.line, document, located))
     problems.extend(_duplicate_names(documents, source))
     return documents, sorted(problems, key=lambda p: (p.line, p.column))
 
@@ -135,13 +133,9 @@ def _duplicate_names(documents: Sequence[LoadedDocument], source: str) -> Iterab
     for loaded in documents:
         key = (loaded.document.kind, loaded.name)
         if key in seen:
-            yield Problem(
-                file=source,
-                line=loaded.line,
-                column=1,
-                path="metadata.name",
-                message=f"duplicate {key[0]} name {key[1]!r} in this file",
-            )
+            line, column = loaded.position(("metadata", "name"))
+            message = f"duplicate {key[0]} name {key[1]!r} in this file"
+            yield make_problem(source, line, column, "metadata.name", message)
         seen.add(key)
 
 
@@ -158,39 +152,30 @@ def load_file(
     return documents
 
 
-def _load_one(
-    path: Path, env: Mapping[str, str] | None, allowlist: Allowlist | None
+def _load_bytes(
+    raw: bytes, source: str, env: Mapping[str, str] | None, allowlist: Allowlist | None
 ) -> tuple[list[LoadedDocument], list[Problem]]:
-    source = str(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        return [], [
-            Problem(
-                file=source,
-                line=0,
-                column=0,
-                path="",
-                message=f"cannot read: {exc.strerror or exc}",
-            )
-        ]
-    if len(raw) > MAX_FILE_BYTES:
-        return [], [
-            Problem(file=source, line=0, column=0, path="", message="file is larger than 1 MiB")
-        ]
     try:
         text = _decode(raw, source)
     except ExperimentInvalid as exc:
         return [], exc.problems
-    documents, problems = load_text(text, source, env=env, allowlist=allowlist)
+    return load_text(text, source, env=env, allowlist=allowlist)
+
+
+def _load_one(
+    path: Path, env: Mapping[str, str] | None, allowlist: Allowlist | None
+) -> tuple[list[LoadedDocument], list[Problem]]:
+    try:
+        raw = read_source(path, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        return [], [_file_problem(str(path), str(exc))]
+    documents, problems = _load_bytes(raw, str(path), env, allowlist)
+    valid: list[LoadedDocument] = []
     for loaded in documents:
-        problems.extend(_check_closed_loop(loaded, path, env))
-    valid = [
-        d
-        for d in documents
-        if not any(p.line == d.line and p.path.startswith("spec.") for p in problems)
-    ]
+        found = _check_closed_loop(loaded, path, env)
+        problems.extend(found)
+        if not found:
+            valid.append(loaded)
     return valid, problems
 
 
@@ -203,82 +188,64 @@ def policy_path(experiment_file: str | os.PathLike[str], reference: str) -> Path
 def _check_closed_loop(
     loaded: LoadedDocument, path: Path, env: Mapping[str, str] | None
 ) -> list[Problem]:
+    """The experiment's ``healingPolicy`` file loads, holds one policy, has ``healedBy``.
+
+    Problems point at the ``healingPolicy`` key (or ``expect.healedBy``) in
+    the experiment; an invalid policy's own problems follow, located in its file.
+    """
     doc = loaded.document
     if not isinstance(doc, Experiment) or doc.spec.healing_policy is None:
         return []
-    where = Problem(
-        file=str(path), line=loaded.line, column=1, path="spec.healingPolicy", message=""
-    )
+    key = ("spec", "healingPolicy")
+
+    def at(where: tuple[str, ...], message: str) -> Problem:
+        line, column = loaded.position(where)
+        return make_problem(str(path), line, column, ".".join(where), message)
+
     target = policy_path(path, doc.spec.healing_policy)
-    if not target.is_file():
-        return [replace(where, message=f"healing policy file {str(target)!r} not found")]
-    documents, problems = _load_one_plain(target, env)
+    name = repr(str(target))
+    try:
+        raw = read_source(target, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        return [at(key, f"healing policy {name}: {exc}")]
+    documents, problems = _load_bytes(raw, str(target), env, None)
     if problems:
-        return [
-            replace(
-                where,
-                message=f"healing policy {str(target)!r} is invalid ({len(problems)} problem(s))",
-            )
-        ]
+        first = problems[0]
+        message = (
+            f"healing policy {name} is invalid: {len(problems)} problem(s), the first at "
+            f"{first.file}:{first.line}:{first.column}"
+        )
+        return [at(key, message), *problems]
     policies = [d.document for d in documents if isinstance(d.document, HealingPolicy)]
-    if not policies:
-        return [replace(where, message=f"{str(target)!r} holds no HealingPolicy")]
+    if len(policies) != 1:
+        # ``run`` and the scheduler take the one policy of the file.
+        return [at(key, f"{name} holds {len(policies)} HealingPolicy documents; expected one")]
     wanted = doc.spec.expect.healed_by
     names = sorted(b.name for p in policies for b in p.spec.playbooks)
     if wanted is not None and wanted not in names:
-        return [
-            replace(
-                where,
-                path="spec.expect.healedBy",
-                message=f"no playbook {wanted!r} in {str(target)!r}; known: {', '.join(names)}",
-            )
-        ]
+        message = f"no playbook {wanted!r} in {name}; known: {', '.join(names)}"
+        return [at(("spec", "expect", "healedBy"), message)]
     return []
 
 
-def _load_one_plain(
-    path: Path, env: Mapping[str, str] | None
-) -> tuple[list[LoadedDocument], list[Problem]]:
-    try:
-        raw = path.read_bytes()[: MAX_FILE_BYTES + 1]
-        if len(raw) > MAX_FILE_BYTES:
-            return [], [
-                Problem(
-                    file=str(path), line=0, column=0, path="", message="file is larger than 1 MiB"
-                )
-            ]
-        return load_text(_decode(raw, str(path)), str(path), env=env)
-    except (OSError, ExperimentInvalid) as exc:
-        return [], [Problem(file=str(path), line=0, column=0, path="", message=str(exc))]
-
-
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:
-    """Expand directories into their YAML files (recursively, sorted)."""
+    """Expand directories into their YAML files (recursively, sorted).
+
+    Anything else named, and anything with a YAML suffix found in a directory
+    that is not itself a directory (a FIFO, a socket, a dangling symlink), is
+    returned as a file: reading it then reports exactly what is wrong with it.
+    """
     files: list[Path] = []
     problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and not p.is_dir())
             if not found:
-                problems.append(
-                    Problem(
-                        file=str(path),
-                        line=0,
-                        column=0,
-                        path="",
-                        message="no .yaml or .yml files in directory",
-                    )
-                )
+                problems.append(_file_problem(str(path), "no .yaml or .yml files in directory"))
             files.extend(found)
-        elif path.exists():
-            files.append(path)
         else:
-            problems.append(
-                Problem(
-                    file=str(path), line=0, column=0, path="", message="no such file or directory"
-                )
-            )
+            files.append(path)
     return files, problems
 
 
@@ -295,4 +262,5 @@ def load_paths(
         found, file_problems = _load_one(file, env, allowlist)
         documents.extend(found)
         problems.extend(file_problems)
-    return documents, problems
+    # A policy's problems appear under its own file and under each experiment naming it.
+    return documents, list(dict.fromkeys(problems))

@@ -1,4 +1,10 @@
-"""Turn pydantic's validation errors into located, readable problems."""
+"""Turn pydantic's validation errors into located, readable problems.
+
+``make_problem`` is where every problem the loader reports is built: it escapes
+whatever came from the input (keys in a field path, values in a message, file
+names), so a document cannot put terminal escape sequences, other control
+characters or bidirectional overrides on the reader's screen.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,50 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from aftershock.errors import Problem
 from aftershock.model.secrets import Secret
 
-__all__ = ["format_path", "translate"]
+__all__ = ["escape_text", "format_path", "make_problem", "translate"]
 
 Path = tuple[str | int, ...]
+
+
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(char: str) -> str:
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def escape_text(text: str) -> str:
+    """``text`` with every non-printable character written as an escape (``\\x1b``, ``\\u202e``).
+
+    Non-printable, as ``str.isprintable`` says: C0 and C1 controls (ESC starts
+    terminal sequences), format characters (bidi overrides, zero-width
+    joiners), separators other than the space, surrogates, unassigned code points.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape_char(char) for char in text)
+
+
+def make_problem(file: str, line: int, column: int, path: Path | str, message: str) -> Problem:
+    """A problem whose every text field is safe to print on a terminal."""
+    where = path if isinstance(path, str) else format_path(path)
+    return Problem(
+        file=escape_text(file),
+        line=line,
+        column=column,
+        path=escape_text(where),
+        message=escape_text(message),
+    )
 
 
 def format_path(path: Path) -> str:

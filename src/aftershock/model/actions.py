@@ -13,7 +13,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Final, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
@@ -75,7 +75,7 @@ class CommandParams(Spec):
     command: list[str] = Field(min_length=1)
     cwd: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
-    exit_code: int = 0
+    exit_code: StrictInt = 0
 
 
 class WaitHealthyParams(Spec):

@@ -25,11 +25,11 @@ class Spec(BaseModel):
     )
 
 
-_NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
+_NAME_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$", re.ASCII)
 
 
 def _check_name(value: str) -> str:
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         msg = (
             f"invalid name {value!r}: use 1-63 lowercase letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Final, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictBool, model_validator
 
 from aftershock.model.base import Name, Spec
 from aftershock.model.units import Duration, Percentage
@@ -18,12 +18,14 @@ __all__ = ["API_VERSION", "Blackout", "Metadata", "Schedule", "SloSpec"]
 API_VERSION: Final = "aftershock.dev/v1alpha1"
 """The apiVersion of every aftershock document and custom resource."""
 
-_LABEL_KEY = re.compile(r"^([a-z0-9.\-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9.\-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$", re.ASCII
+)
 
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
     for key in value:
-        if not _LABEL_KEY.match(key):
+        if not _LABEL_KEY.fullmatch(key):
             msg = f"invalid label key {key!r}"
             raise ValueError(msg)
     return value
@@ -74,11 +76,11 @@ class Weekday(StrEnum):
     SUN = "SUN"
 
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", re.ASCII)
 
 
 def _check_hhmm(value: str) -> str:
-    if not _HHMM.match(value):
+    if not _HHMM.fullmatch(value):
         msg = f"invalid time of day {value!r}; expected HH:MM (24h)"
         raise ValueError(msg)
     return value
@@ -96,12 +98,12 @@ class Blackout(Spec):
     reason: str = ""
 
 
-_CRON_FIELD = re.compile(r"^[\dA-Za-z*/,\-?LW#]+$")
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$", re.ASCII)
 
 
 def _check_cron(value: str) -> str:
     fields = value.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
         msg = f"invalid cron expression {value!r}; expected 5 fields, e.g. '0 3 * * MON'"
         raise ValueError(msg)
     return value
@@ -124,4 +126,4 @@ class Schedule(Spec):
     jitter: Duration = timedelta(0)
     blackout: list[Blackout] = Field(default_factory=list)
     concurrency_policy: Literal["Forbid", "Allow", "Replace"] = "Forbid"
-    suspend: bool = False
+    suspend: StrictBool = False

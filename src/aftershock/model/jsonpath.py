@@ -14,7 +14,7 @@ from typing import Any, Final
 
 __all__ = ["JsonPathError", "PathNotFound", "describe", "find", "json_equals", "parse"]
 
-_STEP: Final = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[(\d+)\]|\['([^']*)'\]")
+_STEP: Final = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[([0-9]+)\]|\['([^']*)'\]", re.ASCII)
 
 Step = str | int
 """A key (``str``) or a list index (``int``)."""
@@ -53,7 +53,7 @@ def _render(steps: tuple[Step, ...]) -> str:
     for step in steps:
         if isinstance(step, int):
             out += f"[{step}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", step):
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", step, re.ASCII):
             out += f".{step}"
         else:
             out += f"['{step}']"

@@ -1,4 +1,8 @@
-"""Parameters (``with:``) of every fault and healing action, one model each."""
+"""Parameters (``with:``) of every fault and healing action, one model each.
+
+Numbers and booleans are strict: ``toxicity: true`` or ``toxicity: "0.5"`` is an
+error, not 1.0 or 0.5. A YAML integer is still a valid float (``toxicity: 1``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import signal
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictFloat, StrictInt, model_validator
 
 from aftershock.model.base import Spec
 from aftershock.model.units import Duration
@@ -51,7 +55,7 @@ class ToxicParams(Spec):
         default="downstream",
         description="upstream = client to server, downstream = server to client.",
     )
-    toxicity: float = Field(
+    toxicity: StrictFloat = Field(
         default=1.0, ge=0.0, le=1.0, description="Probability the toxic applies to a connection."
     )
 
@@ -66,7 +70,7 @@ class LatencyParams(ToxicParams):
 class BandwidthParams(ToxicParams):
     """Throttle to ``rate`` KB/s."""
 
-    rate: int = Field(ge=0, le=10**9, description="KB/s")
+    rate: StrictInt = Field(ge=0, le=10**9, description="KB/s")
 
 
 class SlowCloseParams(ToxicParams):
@@ -84,8 +88,8 @@ class TimeoutParams(ToxicParams):
 class SlicerParams(ToxicParams):
     """Split data into small packets with an optional delay between them."""
 
-    average_size: int = Field(ge=1, le=10**9)
-    size_variation: int = Field(default=0, ge=0, le=10**9)
+    average_size: StrictInt = Field(ge=1, le=10**9)
+    size_variation: StrictInt = Field(default=0, ge=0, le=10**9)
     delay: Duration = timedelta(0)
 
     @model_validator(mode="after")
@@ -99,7 +103,7 @@ class SlicerParams(ToxicParams):
 class LimitDataParams(ToxicParams):
     """Close the connection after ``bytes`` bytes."""
 
-    bytes: int = Field(ge=0, le=2**62)
+    bytes: StrictInt = Field(ge=0, le=2**62)
 
 
 class DownParams(Spec):
@@ -127,4 +131,4 @@ class DeletePodParams(Spec):
 class ScaleParams(Spec):
     """Scale a workload to ``replicas``."""
 
-    replicas: int = Field(ge=0, le=10_000)
+    replicas: StrictInt = Field(ge=0, le=10_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from aftershock.model.actions import ActionStep
 from aftershock.model.base import Name, Spec
@@ -31,9 +31,9 @@ class Backoff(Spec):
     """Exponential backoff between attempts: initial x factor^n, capped, with jitter."""
 
     initial: Duration = timedelta(seconds=5)
-    factor: float = Field(default=2.0, ge=1.0, le=100.0)
+    factor: StrictFloat = Field(default=2.0, ge=1.0, le=100.0)
     max: Duration = timedelta(minutes=5)
-    jitter: float = Field(default=0.1, ge=0.0, le=1.0, description="Share of each delay.")
+    jitter: StrictFloat = Field(default=0.1, ge=0.0, le=1.0, description="Share of each delay.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -46,7 +46,7 @@ class Backoff(Spec):
 class Limits(Spec):
     """How often a playbook may act."""
 
-    max_attempts: int = Field(default=3, ge=1, le=1000, description="Per cooldown period.")
+    max_attempts: StrictInt = Field(default=3, ge=1, le=1000, description="Per cooldown period.")
     backoff: Backoff = Field(default_factory=Backoff)
     cooldown: Duration = timedelta(minutes=10)
 
@@ -86,14 +86,14 @@ class Escalation(Spec):
 class DisruptionBudget(Spec):
     """At most ``max`` remediations per ``per`` across every target of the policy."""
 
-    max: int = Field(default=5, ge=1, le=10_000)
+    max: StrictInt = Field(default=5, ge=1, le=10_000)
     per: Duration = timedelta(hours=1)
 
 
 class Breaker(Spec):
     """Opens after ``failures`` consecutive failed remediations; half-opens after ``reset``."""
 
-    failures: int = Field(default=3, ge=1, le=1000)
+    failures: StrictInt = Field(default=3, ge=1, le=1000)
     reset: Duration = timedelta(minutes=30)
 
 
@@ -106,7 +106,7 @@ class HealingPolicySpec(Spec):
     escalate: Escalation | None = None
     disruption_budget: DisruptionBudget = Field(default_factory=DisruptionBudget)
     breaker: Breaker = Field(default_factory=Breaker)
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class HealingPolicy(Spec):

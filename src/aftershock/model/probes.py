@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictInt, model_validator
 
 from aftershock.model.base import Name, Spec
 from aftershock.model.secrets import HttpUrlText, Text
@@ -24,11 +24,11 @@ __all__ = [
     "WatchSpec",
 ]
 
-_JSONPATH_RE = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_\-]*|\[\d+\]|\['[^']*'\])*$")
+_JSONPATH_RE = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_\-]*|\[[0-9]+\]|\['[^']*'\])*$", re.ASCII)
 
 
 def _check_jsonpath(value: str) -> str:
-    if not _JSONPATH_RE.match(value):
+    if not _JSONPATH_RE.fullmatch(value):
         msg = f"unsupported JSONPath {value!r}; use $.a.b, $.items[0] or $['key']"
         raise ValueError(msg)
     return value
@@ -63,7 +63,7 @@ def _status_set(value: list[int]) -> list[int]:
     return value
 
 
-StatusSet = Annotated[list[int], AfterValidator(_status_set)]
+StatusSet = Annotated[list[StrictInt], AfterValidator(_status_set)]
 
 
 class HttpProbe(Spec):
@@ -91,7 +91,7 @@ class CommandProbe(Spec):
     command: list[str] = Field(min_length=1)
     cwd: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
-    exit_code: int = 0
+    exit_code: StrictInt = 0
     stdout: Regex | None = None
     timeout: Duration = timedelta(seconds=5)
 
@@ -137,8 +137,10 @@ class ProbeSpec(Spec):
 class WatchSpec(ProbeSpec):
     """A probe the healer watches, with hysteresis."""
 
-    unhealthy_after: int = Field(default=3, ge=1, le=1000, description="Consecutive failures.")
-    healthy_after: int = Field(default=2, ge=1, le=1000, description="Consecutive successes.")
+    unhealthy_after: StrictInt = Field(
+        default=3, ge=1, le=1000, description="Consecutive failures."
+    )
+    healthy_after: StrictInt = Field(default=2, ge=1, le=1000, description="Consecutive successes.")
     target: Name | None = Field(default=None, description="The target this probe speaks for.")
 
 

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictInt, model_validator
 
 from aftershock.model.base import Spec
 from aftershock.model.secrets import Text
@@ -36,11 +36,11 @@ class TargetKind(StrEnum):
         return "k8s" if self is TargetKind.KUBERNETES else self.value
 
 
-_HOSTPORT_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
+_HOSTPORT_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})$", re.ASCII)
 
 
 def _check_hostport(value: str) -> str:
-    match = _HOSTPORT_RE.match(value)
+    match = _HOSTPORT_RE.fullmatch(value)
     if match is None or int(match.group(2)) > 65535:
         msg = f"invalid address {value!r}; expected host:port, e.g. 127.0.0.1:5432"
         raise ValueError(msg)
@@ -63,7 +63,7 @@ def _check_regex(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_check_regex)]
 """A Python regular expression, checked at load time."""
 
-_PICK_RE = re.compile(r"^(\d+)%$")
+_PICK_RE = re.compile(r"^([0-9]+)%$", re.ASCII)
 
 
 def _check_pick(value: int | str) -> int | str:
@@ -72,19 +72,19 @@ def _check_pick(value: int | str) -> int | str:
             msg = "pick must be at least 1"
             raise ValueError(msg)
         return value
-    match = _PICK_RE.match(value)
+    match = _PICK_RE.fullmatch(value)
     if match is None or not 0 < int(match.group(1)) <= 100:
         msg = f"invalid pick {value!r}; expected a count (1) or a share (1%..100%)"
         raise ValueError(msg)
     return value
 
 
-Pick = Annotated[int | str, AfterValidator(_check_pick)]
-_MODE_RE = re.compile(r"^(one|all|fixed:[1-9]\d*|percent:(100|[1-9]\d?))$")
+Pick = Annotated[StrictInt | str, AfterValidator(_check_pick)]
+_MODE_RE = re.compile(r"^(one|all|fixed:[1-9][0-9]*|percent:(100|[1-9][0-9]?))$", re.ASCII)
 
 
 def _check_mode(value: str) -> str:
-    if not _MODE_RE.match(value):
+    if not _MODE_RE.fullmatch(value):
         msg = f"invalid mode {value!r}; expected one, all, fixed:N or percent:P (1..100)"
         raise ValueError(msg)
     return value

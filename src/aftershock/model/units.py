@@ -4,6 +4,11 @@ Durations always carry a unit (``300ms``, ``5s``, ``10m``, ``1h30m``, ``28d``):
 a bare number is ambiguous and refused. Percentages always carry ``%``. Each
 type validates from its YAML string, keeps a typed value, and serializes back to
 the same compact string, so a document round-trips unchanged.
+
+Numbers are ASCII only. Python's ``float()``, ``int()`` and ``\\d`` also accept
+other scripts' digits (fullwidth or Arabic-Indic ``300ms``) and underscores
+(``1_000``); every number here is matched by an ASCII pattern before it is
+converted.
 """
 
 from __future__ import annotations
@@ -31,10 +36,15 @@ __all__ = [
 ]
 
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
-_DURATION_RE: Final = re.compile(rf"^(?:{_PART})+$")
-_PART_RE: Final = re.compile(_PART)
-DURATION_PATTERN: Final = rf"^({_PART})+$"
+_PART = r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)"
+_DURATION_RE: Final = re.compile(rf"(?:{_PART})+", re.ASCII)
+_PART_RE: Final = re.compile(_PART, re.ASCII)
+# JSON Schema patterns are ECMA-262 regular expressions, where \d is ASCII 0-9.
+DURATION_PATTERN: Final = r"^((\d+(?:\.\d+)?)(ms|s|m|h|d|w))+$"
+_NUMBER: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NUMBER_RE: Final = re.compile(_NUMBER, re.ASCII)
+_PERCENT_RE: Final = re.compile(rf"({_NUMBER})[ \t]*%", re.ASCII)
+_BLANK: Final = " \t\r\n"
 _MAX_SECONDS: Final = 366 * 86400.0 * 10  # ten years: anything longer is a typo
 
 
@@ -48,8 +58,8 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         msg = f"duration {value!r} has no unit; write e.g. {value}s or {value}ms"
         raise ValueError(msg)
-    text = value.strip()
-    if not _DURATION_RE.match(text):
+    text = value.strip(_BLANK)
+    if not _DURATION_RE.fullmatch(text):
         msg = f"invalid duration {value!r}; expected e.g. 300ms, 5s, 10m, 1h30m, 28d"
         raise ValueError(msg)
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART_RE.findall(text))
@@ -79,15 +89,15 @@ def parse_percentage(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, str):
         msg = f"percentage {value!r} needs a % sign, e.g. 99.9%"
         raise ValueError(msg)
-    text = value.strip()
+    text = value.strip(_BLANK)
     if not text.endswith("%"):
         msg = f"percentage {value!r} needs a % sign, e.g. 99.9%"
         raise ValueError(msg)
-    try:
-        number = float(text[:-1])
-    except ValueError:
-        msg = f"invalid percentage {value!r}"
-        raise ValueError(msg) from None
+    match = _PERCENT_RE.fullmatch(text)
+    if match is None:
+        msg = f"invalid percentage {value!r}; expected ASCII digits, e.g. 99.9%"
+        raise ValueError(msg)
+    number = float(match.group(1))
     if not math.isfinite(number) or not 0.0 <= number <= 100.0:
         msg = f"percentage {value!r} must be between 0% and 100%"
         raise ValueError(msg)
@@ -123,7 +133,14 @@ _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_THRESHOLD_RE: Final = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+_THRESHOLD_RE: Final = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*", re.ASCII)
+
+
+def _number(raw: str) -> float:
+    """An ASCII decimal number; ``ValueError`` for anything else (``1_0``, ``nan``, ``\\uff11``)."""
+    if not _NUMBER_RE.fullmatch(raw):
+        raise ValueError(raw)
+    return float(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +163,7 @@ def _split_threshold(value: object, example: str) -> tuple[str, str]:
     if not isinstance(value, str):
         msg = f"expected a comparison such as {example!r}, got {value!r}"
         raise ValueError(msg)
-    match = _THRESHOLD_RE.match(value)
+    match = _THRESHOLD_RE.fullmatch(value)
     if match is None:
         msg = f"invalid comparison {value!r}; expected e.g. {example!r}"
         raise ValueError(msg)
@@ -161,7 +178,7 @@ def _ratio_threshold(value: object) -> Threshold:
         number = parse_percentage(raw)
     else:
         try:
-            number = float(raw)
+            number = _number(raw)
         except ValueError:
             msg = f"invalid ratio {raw!r} in {value!r}; expected 0..1 or NN%"
             raise ValueError(msg) from None
@@ -183,7 +200,7 @@ def _number_threshold(value: object) -> Threshold:
         return value
     op, raw = _split_threshold(value, "< 0.05")
     try:
-        number = float(raw)
+        number = _number(raw)
     except ValueError:
         msg = f"invalid number {raw!r} in {value!r}"
         raise ValueError(msg) from None
