@@ -162,7 +162,7 @@ async def run_experiment(
             if not dry_run:
                 for driver in drivers.values():
                     await driver.start(stack)
-                await _provision(drivers, targets)
+                await _provision(drivers, targets, journal, run_id)
                 if policy is not None and healing is None:
                     healing = await _start_healer(
                         stack, policy, drivers=drivers, clock=clock, events=sink, journal=journal
@@ -197,12 +197,17 @@ async def run_experiment(
     return RunOutcome(result, journal.path)
 
 
-async def _provision(drivers: Mapping[TargetKind, Any], targets: Mapping[str, TargetSpec]) -> None:
+async def _provision(
+    drivers: Mapping[TargetKind, Any],
+    targets: Mapping[str, TargetSpec],
+    journal: FaultJournal,
+    run_id: str,
+) -> None:
     toxiproxy = drivers.get(TargetKind.TOXIPROXY)
     if isinstance(toxiproxy, ToxiproxyDriver):
         for name, target in targets.items():
             if target.kind is TargetKind.TOXIPROXY:
-                await toxiproxy.provision(name, target)
+                await toxiproxy.provision(name, target, journal=journal, run_id=run_id)
 
 
 async def _start_healer(
