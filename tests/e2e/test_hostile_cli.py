@@ -155,6 +155,23 @@ def test_report_refuses_an_unwritable_output(
     assert not (tmp_path / "out").exists()  # checked before anything is written
 
 
+@pytest.mark.parametrize("value", ["{file}", "/dev/null/x", "{file}/sub"])
+def test_schema_out_refuses_an_unusable_directory(tmp_path: Path, value: str) -> None:
+    (tmp_path / "a-file").write_text("keep me")
+    target = value.format(file=tmp_path / "a-file")
+    result = aftershock("schema", "--crd", "--out", target, home=tmp_path / "home")
+    one_error(result, 2, "--out", target)
+    assert (tmp_path / "a-file").read_text() == "keep me"
+
+
+def test_schema_out_writes_one_file_per_crd(tmp_path: Path) -> None:
+    result = aftershock("schema", "--crd", "--out", str(tmp_path / "crds"), home=tmp_path / "h")
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "crds").iterdir())
+    assert written == sorted(Path(line).name for line in result.stdout.split())
+    assert len(written) >= 2
+
+
 # ---------------------------------------------------------------- run outputs (item 16)
 
 

@@ -27,7 +27,9 @@ def _address(listen: str) -> tuple[str, int]:
 
 
 def heal(
-    policies: Annotated[list[Path], typer.Argument(help="HealingPolicy files or directories.")],
+    policies: Annotated[
+        list[Path], typer.Argument(help="HealingPolicy files or directories.", readable=False)
+    ],
     listen: Annotated[
         str, typer.Option(help="Address of /healthz, /readyz, /metrics.")
     ] = "127.0.0.1:9464",

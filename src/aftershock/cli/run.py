@@ -136,7 +136,7 @@ def summary(console: Console, result: RunResult, journal: Path) -> None:
 
 
 def run(
-    file: Annotated[Path, typer.Argument(help="An experiment file.")],
+    file: Annotated[Path, typer.Argument(help="An experiment file.", readable=False)],
     name: Annotated[
         str | None, typer.Option(help="Which experiment, if the file holds several.")
     ] = None,

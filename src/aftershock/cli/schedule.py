@@ -19,7 +19,10 @@ EXIT_INVALID = 2
 
 def schedule(
     directory: Annotated[
-        Path, typer.Argument(help="Directory of experiment files (searched recursively).")
+        Path,
+        typer.Argument(
+            help="Directory of experiment files (searched recursively).", readable=False
+        ),
     ],
     reload_every: Annotated[
         float, typer.Option(help="Seconds between checks for changed files.", min=0.1)

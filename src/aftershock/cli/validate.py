@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
+from aftershock.cli.common import fail, os_reason, output_dir_problem
 from aftershock.errors import ConfigError
 from aftershock.loading import dump_yaml, load_paths
 from aftershock.model.schema import crd_manifests, json_schema
@@ -86,8 +87,15 @@ def schema(
     if out_dir is None:
         typer.echo(dump_yaml(manifests), nl=False)
         return
+    names = tuple(f"{manifest['metadata']['name']}.yaml" for manifest in manifests)
+    problem = output_dir_problem(out_dir, names, "--out")
+    if problem is not None:
+        fail(problem)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for manifest in manifests:
-        path = out_dir / f"{manifest['metadata']['name']}.yaml"
-        path.write_text(dump_yaml([manifest]), encoding="utf-8")
+    for manifest, name in zip(manifests, names, strict=True):
+        path = out_dir / name
+        try:
+            path.write_text(dump_yaml([manifest]), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out: {os_reason(exc)}")
         typer.echo(str(path))

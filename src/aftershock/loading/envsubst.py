@@ -31,6 +31,7 @@ def substitute(text: str, env: Mapping[str, str]) -> str | Secret:
     if "${" not in text:
         return text
     secrets: list[str] = []
+    parts: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
@@ -41,6 +42,7 @@ def substitute(text: str, env: Mapping[str, str]) -> str | Secret:
                 msg = f"secret {name!r} is not set in the environment"
                 raise SubstitutionError(msg)
             secrets.append(name)
+            parts.append(env[name])
             return env[name]
         name = match.group("name")
         if name in env:
@@ -57,4 +59,4 @@ def substitute(text: str, env: Mapping[str, str]) -> str | Secret:
         msg = "malformed reference; expected ${VAR}, ${VAR:-default} or ${secret:NAME}"
         raise SubstitutionError(msg)
     result = _REF.sub(replace, text)
-    return Secret(result, tuple(secrets)) if secrets else result
+    return Secret(result, tuple(secrets), tuple(parts)) if secrets else result

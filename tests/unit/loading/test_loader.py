@@ -34,6 +34,8 @@ def test_substitution_defaults_and_secrets() -> None:
     header = doc.spec.probes["web"].http.headers["Authorization"]  # type: ignore[union-attr]
     assert isinstance(header, Secret)
     assert header.reveal() == "Bearer s3cr3t"
+    assert header.names == ("TOKEN",)
+    assert header.parts == ("s3cr3t",)
     assert "s3cr3t" not in doc.model_dump_json()
 
 
