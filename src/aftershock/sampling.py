@@ -103,6 +103,10 @@ class Sampler:
         """The newest sample, if any."""
         return self._series[-1] if self._series else None
 
+    async def run(self, delay: float = 0.0) -> None:
+        """Sample until cancelled, in the caller's task (a task group owns it); see ``start``."""
+        await self._run(delay)
+
     async def _run(self, delay: float) -> None:
         if delay > 0:
             await self._clock.sleep(delay)

@@ -24,7 +24,6 @@ from aftershock.cli.common import (
     settings_or_exit,
 )
 from aftershock.cli.progress import Progress
-from aftershock.engine.runner import Runner
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, JournalError
 from aftershock.journal.ledger import Ledger
 from aftershock.journal.report import (
@@ -131,6 +130,8 @@ def summary(console: Console, result: RunResult, journal: Path) -> None:
         )
     for note in result.notes:
         row("note", note)
+    if result.seed is not None:
+        row("seed", f"{result.seed} (--seed {result.seed} makes the same choices)")
     row("journal", str(journal))
     console.print(table)
 
@@ -207,14 +208,9 @@ def execute(
 
     async def main() -> runtime.RunOutcome:
         loop = asyncio.get_running_loop()
-        runners: list[Runner] = []
-
-        def stop() -> None:
-            for r in runners:
-                r.interrupt()
-
+        stop = asyncio.Event()  # honoured whenever it is set, before the first fault too
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
+            loop.add_signal_handler(sig, stop.set)
         return await runtime.run_experiment(
             experiment,
             settings=settings,
@@ -223,7 +219,7 @@ def execute(
             force=force,
             events=progress,
             policy=policy,
-            on_runner=runners.append,
+            stop=stop,
         )
 
     try:

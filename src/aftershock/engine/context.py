@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from aftershock.model.experiment import Experiment
 from aftershock.model.results import HealingResult
 from aftershock.model.targets import TargetKind
 from aftershock.ports import Clock, Event, EventSink, FaultDriver, Probe, RunJournal
 
-__all__ = ["HealingObserver", "NullSink", "RunContext"]
+__all__ = ["HealingObserver", "NullSink", "RunContext", "new_seed", "step_seed"]
+
+SEED_BITS: Final = 32
+"""A chosen seed fits in 32 bits, short enough to retype from a terminal."""
+
+
+def new_seed() -> int:
+    """A fresh seed for a run that was given none."""
+    return secrets.randbits(SEED_BITS)
+
+
+def step_seed(seed: int, step: str) -> int:
+    """The seed of one step: derived from the run's seed and the step's name only.
+
+    Adding, removing or reordering other steps leaves this step's choices as
+    they were.
+    """
+    digest = hashlib.sha256(f"{seed}\x00{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
 
 
 class NullSink:
@@ -41,6 +62,9 @@ class RunContext:
     clock: Clock
     events: EventSink = field(default_factory=NullSink)
     seed: int | None = None
+    """The run's seed; each step draws from ``seed_for(step)``. None: unseeded (tests)."""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to stop the run gracefully: the current step is cut short, then rollback."""
     dry_run: bool = False
     forced: bool = False
     kill_switch: Callable[[], bool] = lambda: False
@@ -56,3 +80,7 @@ class RunContext:
     """How long to wait for recovery when the experiment sets no recoverWithin."""
     revert_grace: float = 30.0
     """Added to a fault's duration to give its journal deadline."""
+
+    def seed_for(self, step: str) -> int | None:
+        """The seed of ``step``'s random choices (target picks)."""
+        return None if self.seed is None else step_seed(self.seed, step)

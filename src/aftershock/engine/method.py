@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from aftershock.engine.context import RunContext
 from aftershock.engine.plan import MethodOutcome, MethodResult
@@ -14,7 +12,8 @@ from aftershock.engine.timeline import fault_end, method_end
 from aftershock.errors import AftershockError, DriverError
 from aftershock.model.faults import FaultStepBase
 from aftershock.model.results import FaultRecord
-from aftershock.ports import Event, FaultRequest, Handle
+from aftershock.ports import JSON, Event, FaultRequest, Handle
+from aftershock.tasks import first_of, shielded
 
 __all__ = ["FaultBook", "MethodExecutor"]
 
@@ -48,6 +47,8 @@ class MethodExecutor:
         self.abort_check = abort_check
         self.started: float | None = None
         self.ended: float | None = None
+        self.errors: dict[str, str] = {}
+        """What is still wrong with each step's revert (kept until a later revert succeeds)."""
 
     def _t(self) -> float:
         return self.ctx.clock.monotonic() - self.t0
@@ -58,61 +59,57 @@ class MethodExecutor:
         )
 
     async def run(self) -> MethodResult:
-        """Run every step; return how the method ended (faults are reverted by then)."""
+        """Run every step; return how the method ended (faults are reverted by then).
+
+        The steps and the abort watch run in one task group: the first to end
+        the method (every step done, an abort, a failed step) cancels the rest.
+        A cancellation of the caller cancels them all; what they applied stays
+        in the book for the runner's rollback.
+        """
         clock = self.ctx.clock
-        steps = self.ctx.experiment.spec.method
         self.started = clock.monotonic()
-        end = method_end(steps)
-        tasks = [
-            asyncio.create_task(self._fault(step, end), name=f"fault:{step.name}") for step in steps
-        ]
-        watcher = asyncio.create_task(self._watch(), name="abort-watch")
         try:
-            pending: set[asyncio.Task[Any]] = {*tasks, watcher}
-            while True:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if watcher in done:
-                    reason = watcher.result()
-                    decided = clock.monotonic()
-                    await self._cancel(tasks)
-                    errors = await self.rollback()
-                    took = clock.monotonic() - decided
-                    # How fast the abort was honoured is part of the record, not a guess.
-                    self.ctx.journal.note(
-                        "rollback.done",
-                        t=self._t(),
-                        after_abort_ms=round(took * 1000, 3),
-                        errors=errors,
-                    )
-                    return MethodResult(MethodOutcome.ABORTED, str(reason))
-                failed = [t for t in done if t.exception() is not None]
-                if failed:
-                    await self._cancel([*tasks, watcher])
-                    error = failed[0].exception()
-                    return MethodResult(MethodOutcome.ERRORED, str(error))
-                if pending == {watcher}:
-                    return MethodResult(MethodOutcome.COMPLETED)
+            which, reason = await first_of(self._steps(), self._watch())
+        except Exception as exc:  # noqa: BLE001 - a failed step ends the method, errored
+            return MethodResult(MethodOutcome.ERRORED, str(exc) or type(exc).__name__)
         finally:
             self.ended = clock.monotonic()
-            await self._cancel([*tasks, watcher])
+        if which == 0:
+            return MethodResult(MethodOutcome.COMPLETED)
+        decided = clock.monotonic()
+        errors = await shielded(self.rollback())
+        took = clock.monotonic() - decided
+        # How fast the abort was honoured is part of the record, not a guess.
+        self._note(
+            "rollback.done", t=self._t(), after_abort_ms=round(took * 1000, 3), errors=errors
+        )
+        return MethodResult(MethodOutcome.ABORTED, str(reason))
 
-    async def _cancel(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def _steps(self) -> str:
+        steps = self.ctx.experiment.spec.method
+        end = method_end(steps)
+        async with asyncio.TaskGroup() as group:
+            for step in steps:
+                group.create_task(self._fault(step, end), name=f"fault:{step.name}")
+        return ""
+
+    def _note(self, kind: str, **fields: JSON) -> None:
+        """A journal note that must not end the run when the journal fails."""
+        try:
+            self.ctx.journal.note(kind, **fields)
+        except AftershockError as exc:
+            self._emit("journal.failed", record=kind, error=str(exc))
 
     async def _watch(self) -> str:
         while True:
             await self.ctx.clock.sleep(self.ctx.abort_poll)
             if self.ctx.kill_switch():
-                self.ctx.journal.note("abort", reason="kill switch engaged", t=self._t())
+                self._note("abort", reason="kill switch engaged", t=self._t())
                 return "kill switch engaged"
             assert self.started is not None
             reason = self.abort_check(self.ctx.clock.monotonic() - self.started)
             if reason:
-                self.ctx.journal.note("abort", reason=reason, t=self._t())
+                self._note("abort", reason=reason, t=self._t())
                 self._emit("abort", reason=reason)
                 return reason
 
@@ -139,7 +136,7 @@ class MethodExecutor:
             target=target,
             params=step.params,
             duration=timedelta(seconds=until - step.at.total_seconds()),
-            seed=ctx.seed,
+            seed=ctx.seed_for(step.name),
         )
         handle = await driver.prepare(request)
         lasts = timedelta(seconds=until - step.at.total_seconds())
@@ -169,7 +166,12 @@ class MethodExecutor:
         await self.revert(step.name)
 
     async def revert(self, step: str) -> str | None:
-        """Revert one applied fault; return the error text when it failed (it stays applied)."""
+        """Revert one applied fault; return the error text when it failed (it stays applied).
+
+        A journal that cannot record the outcome does not stop anything: the
+        fault is reverted (or not) all the same, and the journal's error is
+        part of the returned text.
+        """
         handle = self.book.applied.get(step)
         if handle is None:
             return None
@@ -177,18 +179,29 @@ class MethodExecutor:
         driver = self.ctx.drivers[target.kind]
         try:
             await driver.revert(handle)
-        except AftershockError as exc:
-            error = str(exc)
-            self.ctx.journal.revert_failed(handle, error)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded per fault
+            error = str(exc) or type(exc).__name__
+            try:
+                self.ctx.journal.revert_failed(handle, error)
+            except AftershockError as journal_error:
+                error = f"{error}; and the journal failed: {journal_error}"
             self.book.update(step, error=error)
+            self.errors[step] = error
             self._emit("fault.revert_failed", step=step, error=error)
             return error
         del self.book.applied[step]
-        self.ctx.journal.reverted(handle)
         now = self.ctx.clock.now()
         self.book.update(step, reverted_at=now, verified_at=now, error=None)
-        self._window(step, self._t())
         self._emit("fault.reverted", step=step, fault=self.book.records[step].fault)
+        try:
+            self.ctx.journal.reverted(handle)
+            self._window(step, self._t())
+        except AftershockError as exc:
+            error = f"reverted, but the journal could not record it: {exc}"
+            self.book.update(step, error=error)
+            self.errors[step] = error
+            return error
+        self.errors.pop(step, None)
         return None
 
     def _window(self, step: str, end_t: float | None) -> None:
@@ -204,10 +217,12 @@ class MethodExecutor:
         )
 
     async def rollback(self) -> list[str]:
-        """Revert everything still applied, newest first; return the errors."""
-        errors: list[str] = []
+        """Revert everything still applied, newest first, whatever fails; return the errors.
+
+        Each error names its step, and covers the whole run: a step reverted
+        earlier whose journal record failed is no longer applied but is still
+        reported, so the run ends errored.
+        """
         for step in reversed(list(self.book.applied)):
-            error = await self.revert(step)
-            if error is not None:
-                errors.append(f"{step}: {error}")
-        return errors
+            await self.revert(step)
+        return [f"{step}: {error}" for step, error in self.errors.items()]

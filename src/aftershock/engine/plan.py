@@ -129,11 +129,12 @@ def plan(options: PlanOptions) -> Generator[Step, object, Verdict]:
 
 
 def _after_rollback(verdict: Verdict, errors: object) -> Verdict:
+    """A fault that could not be reverted makes the run errored, whatever it was before."""
     if isinstance(errors, list) and errors:
         reason = f"{len(errors)} fault(s) could not be reverted: {'; '.join(map(str, errors))}"
-        if verdict.status in (RunStatus.PASSED, RunStatus.FAILED):
-            return Verdict(RunStatus.ERRORED, reason, verdict.notes)
-        return Verdict(verdict.status, f"{verdict.reason}; {reason}", verdict.notes)
+        if verdict.status not in (RunStatus.PASSED, RunStatus.FAILED):
+            reason = f"{verdict.reason}; {reason}"
+        return Verdict(RunStatus.ERRORED, reason, verdict.notes)
     return verdict
 
 

@@ -8,7 +8,6 @@ writes everything to the run journal as it goes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
@@ -33,11 +32,12 @@ from aftershock.errors import AftershockError
 from aftershock.model.experiment import BudgetAbort, ProbeAbort
 from aftershock.model.probes import Tolerance
 from aftershock.model.results import BudgetResult, CheckResult, HealingResult, RunResult, RunStatus
-from aftershock.ports import Event, FaultRequest, ProbeResult
+from aftershock.ports import JSON, Event, FaultRequest, ProbeResult
 from aftershock.sampling import Sampler
 from aftershock.slo.budget import budget_for
 from aftershock.slo.stats import summarize
 from aftershock.slo.tolerance import evaluate, sample_is_good
+from aftershock.tasks import first_of, shielded
 
 __all__ = ["Runner"]
 
@@ -64,14 +64,20 @@ class Runner:
         self.recovery: float | None = None
         self.budgets: list[BudgetResult] = []
         self.healing: HealingResult | None = None
-        self._interrupt = asyncio.Event()
         self.t0 = ctx.clock.monotonic()
         self.executor = MethodExecutor(ctx, self.book, self.t0, self._abort_reason)
         self.phase = "starting"
+        self.result: RunResult | None = None
+        """The result, once known; also after a cancellation (status interrupted)."""
 
     def interrupt(self) -> None:
-        """Ask the run to stop: the current step is cut short, then everything is reverted."""
-        self._interrupt.set()
+        """Ask the run to stop: the current step is cut short, then everything is reverted.
+
+        The same as setting ``ctx.stop``, which a caller can do before the
+        runner exists. Cancelling ``run()`` also reverts everything, and then
+        re-raises the cancellation.
+        """
+        self.ctx.stop.set()
 
     # ------------------------------------------------------------------ helpers
     def _t(self) -> float:
@@ -84,7 +90,7 @@ class Runner:
 
     def _phase(self, phase: str) -> None:
         self.phase = phase
-        self.ctx.journal.note("phase", phase=phase, t=self._t())
+        self._note("phase", phase=phase, t=self._t())
         self._emit("phase", phase=phase)
 
     def _on_sample(self, probe: str, result: ProbeResult) -> None:
@@ -96,7 +102,7 @@ class Runner:
             "status": result.status,
             "detail": result.detail,
         }
-        self.ctx.journal.note("sample", **fields)
+        self._note("sample", **fields)
         self._emit("sample", **fields)
 
     # ------------------------------------------------------------------ the run
@@ -124,28 +130,59 @@ class Runner:
                 for name, s in spec.slo.items()
             },
         )
-        if ctx.dry_run:
-            verdict = await self._dry_run()
-        else:
-            verdict = await self._drive()
+        try:
+            verdict = await (self._dry_run() if ctx.dry_run else self._drive())
+        except asyncio.CancelledError:
+            self.result = await shielded(self._cancelled(started_at))
+            raise
+        return self._finish(verdict, started_at)
+
+    def _note(self, kind: str, **fields: JSON) -> bool:
+        """Journal a note; a journal that fails is reported, and the run goes on.
+
+        Only fault records must be durable before their effect (a failing
+        ``intent`` stops its fault); a lost phase or sample does not.
+        """
+        try:
+            self.ctx.journal.note(kind, **fields)
+        except AftershockError as exc:
+            self._emit("journal.failed", record=kind, error=str(exc))
+            return False
+        return True
+
+    def _finish(self, verdict: Verdict, started_at: datetime) -> RunResult:
         self._phase("done")
         result = self._result(verdict, started_at)
-        ctx.journal.note("run.finished", result=result.model_dump(mode="json"))
+        if not self._note("run.finished", result=result.model_dump(mode="json")):
+            reason = f"{result.reason}; the journal could not record the verdict"
+            result = result.model_copy(update={"status": RunStatus.ERRORED, "reason": reason})
         self._emit("run.finished", status=result.status.value, reason=result.reason)
+        self.result = result
         return result
+
+    async def _cancelled(self, started_at: datetime) -> RunResult:
+        """The run's task was cancelled: revert everything, then record the run as interrupted."""
+        self._phase("rollback")
+        errors = await self.executor.rollback()
+        verdict = Verdict(RunStatus.INTERRUPTED, "cancelled")
+        if errors:
+            failed = "; ".join(errors)
+            verdict = Verdict(
+                RunStatus.ERRORED,
+                f"cancelled; {len(errors)} fault(s) could not be reverted: {failed}",
+            )
+        return self._finish(verdict, started_at)
 
     async def _drive(self) -> Verdict:
         spec = self.ctx.experiment.spec
         for name, probe in self.ctx.probes.items():
-            sampler = Sampler(
+            self.samplers[name] = Sampler(
                 probe,
                 spec.probes[name].every,
                 clock=self.ctx.clock,
                 name=name,
                 on_sample=functools.partial(self._on_sample, name),
             )
-            self.samplers[name] = sampler
-            sampler.start()
         measure = bool(spec.steady_state) or spec.expect.recover_within is not None
         within = spec.expect.recover_within.total_seconds() if spec.expect.recover_within else None
         flow = plan(
@@ -155,11 +192,12 @@ class Runner:
                 measure_recovery=measure,
             )
         )
-        try:
-            return await self._loop(flow)
-        finally:
-            for sampler in self.samplers.values():
-                await sampler.stop()
+        # The samplers run for as long as the plan does, in the same task group.
+        _, verdict = await first_of(
+            self._loop(flow), *(sampler.run() for sampler in self.samplers.values())
+        )
+        assert isinstance(verdict, Verdict)  # samplers never return
+        return verdict
 
     async def _loop(self, flow: Generator[Step, object, Verdict]) -> Verdict:
         step = next(flow)
@@ -168,6 +206,8 @@ class Runner:
                 outcome: object = await self._execute(step)
             except AftershockError as exc:
                 outcome = StepError(str(exc))
+            except Exception as exc:  # noqa: BLE001 - a broken step still gets its rollback
+                outcome = StepError(f"{type(exc).__name__}: {exc}")
             try:
                 step = flow.throw(outcome) if isinstance(outcome, Exception) else flow.send(outcome)
             except StopIteration as stop:
@@ -177,19 +217,13 @@ class Runner:
     async def _execute(self, step: Step) -> object:
         if isinstance(step, Rollback):
             self._phase("rollback")
-            return await self.executor.rollback()  # never cut short: faults must go
-        task = asyncio.create_task(self._dispatch(step))
-        stop = asyncio.create_task(self._interrupt.wait())
-        try:
-            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-            return Interrupted()
-        return task.result()
+            return await shielded(self.executor.rollback())  # never cut short: faults must go
+        which, outcome = await first_of(self._dispatch(step), self._stopped())
+        return Interrupted() if which == 1 else outcome
+
+    async def _stopped(self) -> object:
+        await self.ctx.stop.wait()
+        return None
 
     async def _dispatch(self, step: Step) -> object:
         if isinstance(step, SteadyState):
@@ -243,7 +277,7 @@ class Runner:
                 seconds = max(0.0, max(moments, default=ended) - ended)
                 if within is None or seconds <= within:
                     self.recovery = seconds
-                    self.ctx.journal.note("recovered", t=self._t(), seconds=seconds)
+                    self._note("recovered", t=self._t(), seconds=seconds)
                     self._emit("recovered", seconds=seconds)
                     return seconds
                 return None
@@ -346,7 +380,7 @@ class Runner:
                 target_name=step.target,
                 target=target,
                 params=step.params,
-                seed=self.ctx.seed,
+                seed=self.ctx.seed_for(step.name),
             )
             try:
                 handle = await driver.prepare(request)

@@ -178,7 +178,7 @@ class OperatorState:
         await self.kube.patch_status(EXPERIMENTS, namespace, name, {"phase": "Running"})
         next_run = None
         try:
-            outcome = await _interruptible(experiment, self.settings)
+            outcome = await runtime.run_experiment(experiment, settings=self.settings)
         except BudgetExhausted as exc:
             next_run = self._next_run(key)
             self.metrics.runs.labels(phase="Aborted").inc()
@@ -282,22 +282,6 @@ class OperatorState:
         if engaged != runtime.lever_engaged(self.settings):
             _log.warning("kill switch " + ("engaged" if engaged else "released"))
             runtime.set_lever(self.settings, engaged=engaged, reason=f"ConfigMap {LEVER_CONFIGMAP}")
-
-
-async def _interruptible(experiment: Experiment, settings: Settings) -> RunOutcome:
-    """Run an experiment; a cancellation (lost lease, shutdown) rolls it back first."""
-    runners: list[Any] = []  # runtime hands the engine's Runner over; only interrupt() is used
-    task = asyncio.ensure_future(
-        runtime.run_experiment(experiment, settings=settings, on_runner=runners.append)
-    )
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        for runner in runners:
-            runner.interrupt()
-        with contextlib.suppress(Exception):
-            await task
-        raise
 
 
 def _digest(spec: Any) -> str:

@@ -6,11 +6,12 @@ everything below receives its collaborators from here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any
 
 from aftershock.clock import SystemClock
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
-from aftershock.engine.context import HealingObserver, NullSink, RunContext
+from aftershock.engine.context import HealingObserver, NullSink, RunContext, new_seed
 from aftershock.engine.runner import Runner
 from aftershock.errors import BudgetExhausted
 from aftershock.healer import Healer, MemoryStateStore
@@ -135,16 +136,23 @@ async def run_experiment(
     probes: Mapping[str, Probe] | None = None,
     healing: HealingObserver | None = None,
     policy: HealingPolicy | None = None,
-    on_runner: Callable[[Runner], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunOutcome:
     """Run one experiment end to end: gate, journal, drivers, probes, verdict, ledger.
 
     With ``policy`` the healing policy runs in-process on the same drivers (the
     same supervised processes, the same containers), and the verdict says
     whether its playbooks fired and how fast.
+
+    ``stop`` ends the run gracefully when set (at any time, even before the
+    first fault): the current step is cut short, everything is reverted, and
+    the result says interrupted. Cancelling the call reverts everything too,
+    books the run as interrupted, and re-raises. With no ``seed`` one is
+    chosen; it is in the journal and the result.
     """
     clock = clock or SystemClock()
     run_id = run_id or new_run_id(clock.now())
+    seed = new_seed() if seed is None else seed
     if lever_engaged(settings) and not dry_run:
         raise BudgetExhausted("the kill switch is engaged (aftershock lever release to allow runs)")
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -187,11 +195,15 @@ async def run_experiment(
                 kill_switch=lambda: lever_engaged(settings),
                 remaining_budget=remaining,
                 healing=healing,
+                stop=stop or asyncio.Event(),
             )
             runner = Runner(ctx)
-            if on_runner is not None:
-                on_runner(runner)
-            result = await runner.run()
+            try:
+                result = await runner.run()
+            except asyncio.CancelledError:
+                if runner.result is not None and not dry_run:
+                    ledger.record_run(runner.result, journal_path=str(journal.path))
+                raise
     if not dry_run:
         ledger.record_run(result, journal_path=str(journal.path))
     return RunOutcome(result, journal.path)

@@ -15,7 +15,6 @@ from aftershock.scheduling.daemon import (
     ScheduleLog,
     experiment_key,
     load_policy,
-    run_interruptible,
     run_schedule,
 )
 from aftershock.scheduling.policy import (
@@ -54,6 +53,5 @@ __all__ = [
     "experiment_key",
     "jitter_for",
     "load_policy",
-    "run_interruptible",
     "run_schedule",
 ]

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -31,8 +31,7 @@ from aftershock.loading import load_file, load_paths
 from aftershock.loading.loader import policy_path
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
-from aftershock.model.targets import TargetKind
-from aftershock.ports import Clock, Event, EventSink, FaultDriver, Probe
+from aftershock.ports import Clock, Event
 from aftershock.scheduling.policy import DEFAULT_MISFIRE_GRACE
 from aftershock.scheduling.scheduler import ChaosScheduler, RunCallable, RunStatusLike
 from aftershock.settings import Settings
@@ -42,7 +41,6 @@ __all__ = [
     "ScheduleLog",
     "experiment_key",
     "load_policy",
-    "run_interruptible",
     "run_schedule",
 ]
 
@@ -51,10 +49,6 @@ SCHEDULE_LOG: Final = Path("schedule") / "log.jsonl"
 
 _SUFFIXES: Final = (".yaml", ".yml")
 _log = structlog.get_logger("aftershock.schedule")
-
-
-class _Interruptible(Protocol):
-    def interrupt(self) -> None: ...
 
 
 class ScheduleLog:
@@ -116,49 +110,6 @@ def load_policy(experiment: Experiment, source: Path, settings: Settings) -> Hea
             [Problem(file=str(path), line=0, column=0, path="", message=message)]
         )
     return policies[0]
-
-
-async def run_interruptible(
-    experiment: Experiment,
-    *,
-    settings: Settings,
-    policy: HealingPolicy | None = None,
-    clock: Clock | None = None,
-    events: EventSink | None = None,
-    drivers: Mapping[TargetKind, FaultDriver] | None = None,
-    probes: Mapping[str, Probe] | None = None,
-) -> runtime.RunOutcome:
-    """``runtime.run_experiment``, where cancelling the caller interrupts the run.
-
-    The runner only rolls back when interrupted: a bare cancellation would stop
-    it mid-step. So a cancellation becomes ``Runner.interrupt()``, the run is
-    awaited through its rollback, and then the cancellation propagates.
-    ``drivers`` and ``probes`` replace the real ones (tests).
-    """
-    runners: list[_Interruptible] = []
-    task = asyncio.ensure_future(
-        runtime.run_experiment(
-            experiment,
-            settings=settings,
-            policy=policy,
-            clock=clock,
-            events=events,
-            drivers=drivers,
-            probes=probes,
-            on_runner=runners.append,
-        )
-    )
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if runners:
-            for runner in runners:
-                runner.interrupt()
-        else:
-            task.cancel()  # not running yet: the run's exit stack undoes what started
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +221,8 @@ class _Watcher:
     async def run(self, key: str, experiment: Experiment, clock: Clock) -> RunStatusLike:
         source = self.sources.get(key)
         policy = load_policy(experiment, source.path, self.settings) if source else None
-        outcome = await run_interruptible(
+        # A cancellation (Replace, stop) reverts the run's faults before it propagates.
+        outcome = await runtime.run_experiment(
             experiment, settings=self.settings, policy=policy, clock=clock
         )
         self.log.write(

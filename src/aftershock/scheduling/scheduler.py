@@ -25,10 +25,9 @@ run, never a burst.
 Concurrency: ``Forbid`` (default) skips a fire while the previous run of the
 same key is going and records why; ``Allow`` runs both; ``Replace`` cancels the
 previous run's task and starts the new run only after the old one has finished.
-The run callable must therefore roll back on cancellation:
-``scheduling.daemon.run_interruptible`` turns the cancellation into
-``Runner.interrupt()``, so the old run's faults are reverted before the new run
-injects anything. ``stop()`` cancels running runs the same way.
+The run callable must therefore roll back on cancellation, as
+``runtime.run_experiment`` does: the old run's faults are reverted before the
+new run injects anything. ``stop()`` cancels running runs the same way.
 """
 
 from __future__ import annotations

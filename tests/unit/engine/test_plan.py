@@ -130,3 +130,19 @@ def test_without_steady_state_there_is_nothing_to_compare() -> None:
     steps, verdict = drive(PlanOptions(steady_state=False, measure_recovery=False), healthy)
     assert steps == [Method(), CheckExpectations(), Rollback()]
     assert verdict.status is RunStatus.PASSED
+
+
+@pytest.mark.parametrize("thrown", [Interrupted(), StepError("driver exploded")])
+def test_a_failed_revert_after_an_interruption_or_error_is_an_error(thrown: Exception) -> None:
+    flow = plan(OPTS)
+    step = next(flow)
+    assert step == SteadyState("before")
+    step = flow.send(True)
+    assert step == Method()
+    step = flow.throw(thrown)
+    assert step == Rollback()
+    with pytest.raises(StopIteration) as stop:
+        flow.send(["db: toxic still present"])
+    verdict = stop.value.value
+    assert verdict.status is RunStatus.ERRORED
+    assert verdict.reason.endswith("1 fault(s) could not be reverted: db: toxic still present")

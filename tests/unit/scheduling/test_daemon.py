@@ -1,5 +1,5 @@
 """The schedule daemon over a real directory, on a manual clock with a fake run; and
-``run_interruptible``: cancelling a real run rolls its faults back."""
+cancelling a real run (``runtime.run_experiment``) rolls its faults back."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from aftershock.clock import ManualClock
 from aftershock.journal.ledger import Ledger
 from aftershock.model.results import RunStatus
 from aftershock.model.targets import TargetKind
-from aftershock.runtime import set_lever
-from aftershock.scheduling import SCHEDULE_LOG, run_interruptible, run_schedule
+from aftershock.runtime import run_experiment, set_lever
+from aftershock.scheduling import SCHEDULE_LOG, run_schedule
 from aftershock.testing import FakeDriver, FakeProbe
 from tests.unit.scheduling.helpers import FakeRun, experiment, settings
 
@@ -159,7 +159,7 @@ async def test_cancelling_a_real_run_rolls_its_faults_back(tmp_path: Path) -> No
     probe = FakeProbe(lambda _t: True, clock)
     exp = experiment({"cron": "* * * * *"})
     task = asyncio.create_task(
-        run_interruptible(
+        run_experiment(
             exp,
             settings=settings(tmp_path),
             clock=clock,
