@@ -81,6 +81,15 @@ def _check_references(doc: Experiment) -> Iterator[Finding]:
             yield path, _unknown("probe", check.probe, spec.probes)
         elif check.expect.body is not None and spec.probes[check.probe].http is None:
             yield ("spec", "steadyState", i, "expect", "body"), "body needs an http probe"
+        elif check.over < (every := spec.probes[check.probe].every):
+            # A window shorter than the probe's interval may hold no sample at all,
+            # and a verdict on no samples is a guess: refuse it here, not at run time.
+            yield (
+                ("spec", "steadyState", i, "over"),
+                f"over ({_seconds(check.over)}) is shorter than probe {check.probe!r}'s every"
+                f" ({_seconds(every)}), so the window could hold no sample;"
+                f" make it at least {_seconds(every)}",
+            )
     for i, cond in enumerate(spec.abort):
         if isinstance(cond, BudgetAbort) and cond.budget not in spec.slo:
             yield ("spec", "abort", i, "budget"), _unknown("slo", cond.budget, spec.slo)
@@ -92,6 +101,10 @@ def _check_references(doc: Experiment) -> Iterator[Finding]:
         yield ("spec", "expect", "within"), "within needs healedBy"
     if spec.expect.healed_by is not None and spec.healing_policy is None:
         yield ("spec", "expect", "healedBy"), "healedBy needs healingPolicy (the policy file)"
+
+
+def _seconds(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"
 
 
 def _check_policy(doc: HealingPolicy) -> Iterator[Finding]:

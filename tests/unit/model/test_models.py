@@ -145,3 +145,25 @@ def test_healing_policy_checks_step_targets_and_probes() -> None:
         ("spec", "playbooks", 0, "steps", 1, "action"),
         ("spec", "playbooks", 0, "steps", 2, "with", "probe"),
     ]
+
+
+@pytest.mark.parametrize(("over", "ok"), [("0s", False), ("400ms", False), ("1s", True)])
+def test_a_steady_state_window_must_hold_a_sample(over: str, ok: bool) -> None:
+    """``over`` shorter than the probe's ``every`` is refused at validation (default every: 1s)."""
+    doc = DOCUMENT_ADAPTER.validate_python(
+        experiment(
+            steadyState=[{"probe": "web", "over": over, "expect": {"successRatio": ">= 0.9"}}]
+        )
+    )
+    findings = check_document(doc)
+    if ok:
+        assert findings == []
+    else:
+        assert findings == [
+            (
+                ("spec", "steadyState", 0, "over"),
+                f"over ({float(over[:-2]) / 1000 if over.endswith('ms') else float(over[:-1]):g}s)"
+                " is shorter than probe 'web''s every (1s), so the window could hold no sample;"
+                " make it at least 1s",
+            )
+        ]
