@@ -131,7 +131,7 @@ class MethodExecutor:
         request = FaultRequest(
             run_id=ctx.run_id,
             step=step.name,
-            fault=str(getattr(step, "fault", "")),
+            fault=step.fault,
             target_name=step.target,
             target=target,
             params=step.params,

@@ -376,7 +376,7 @@ class Runner:
             request = FaultRequest(
                 run_id=self.ctx.run_id,
                 step=step.name,
-                fault=str(getattr(step, "fault", "")),
+                fault=step.fault,
                 target_name=step.target,
                 target=target,
                 params=step.params,

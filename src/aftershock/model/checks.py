@@ -86,9 +86,11 @@ def _check_references(doc: Experiment) -> Iterator[Finding]:
             # and a verdict on no samples is a guess: refuse it here, not at run time.
             yield (
                 ("spec", "steadyState", i, "over"),
-                f"over ({_seconds(check.over)}) is shorter than probe {check.probe!r}'s every"
-                f" ({_seconds(every)}), so the window could hold no sample;"
-                f" make it at least {_seconds(every)}",
+                (
+                    f"over ({_seconds(check.over)}) is shorter than probe {check.probe!r}'s every"
+                    f" ({_seconds(every)}), so the window could hold no sample;"
+                    f" make it at least {_seconds(every)}"
+                ),
             )
     for i, cond in enumerate(spec.abort):
         if isinstance(cond, BudgetAbort) and cond.budget not in spec.slo:

@@ -1,24 +1,141 @@
 """Method steps: one fault on one target, placed on the run's timeline.
 
-Each fault is its own model, discriminated by ``fault:``, so a typo in a
-fault's parameters is reported at ``method[i].with.<field>`` and editors get a
-precise schema. ``FAULTS`` maps every fault name to its target kind and
-parameter model, for drivers and checks.
+``CATALOG`` is the one list of faults: each entry names a fault, the target
+kind it applies to, its parameter model and whether ``with:`` is required.
+Everything else is built from it: one step model per fault, discriminated by
+``fault:`` (so a typo in a fault's parameters is reported at
+``method[i].with.<field>`` and editors get a precise schema), the ``FaultStep``
+union, the JSON Schema, and ``FAULTS`` (name → kind and parameter model) for
+drivers and checks. Drivers bind a handler to each catalog entry of their
+kind; a test checks that no other list of fault names exists.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Final, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar, Union, cast
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
 from aftershock.model.targets import TargetKind
 from aftershock.model.units import Duration
 
-__all__ = ["FAULTS", "FaultStep", "FaultStepBase"]
+__all__ = ["CATALOG", "FAULTS", "FaultStep", "FaultStepBase", "FaultType", "fault_type"]
+
+P = TypeVar("P", bound=Spec)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultType:
+    """One fault aftershock can apply: its name, target kind and parameters."""
+
+    name: str
+    kind: TargetKind
+    params: type[Spec]
+    summary: str
+    params_required: bool = False
+    """Whether ``with:`` must be given (the model has required fields)."""
+
+    def parse(self, params: Spec, model: type[P]) -> P:
+        """``params`` as ``model``; a ``TypeError`` if this fault's parameters are another model."""
+        if self.params is not model or not isinstance(params, model):
+            msg = f"{self.name} takes {self.params.__name__}, not {model.__name__}"
+            raise TypeError(msg)
+        return params
+
+
+_T, _D, _K, _P = TargetKind.TOXIPROXY, TargetKind.DOCKER, TargetKind.KUBERNETES, TargetKind.PROCESS
+
+CATALOG: Final[tuple[FaultType, ...]] = (
+    FaultType(
+        "toxiproxy.latency",
+        _T,
+        p.LatencyParams,
+        "Add latency (and jitter) to one direction of a proxy.",
+        params_required=True,
+    ),
+    FaultType(
+        "toxiproxy.bandwidth",
+        _T,
+        p.BandwidthParams,
+        "Throttle a proxy's throughput.",
+        params_required=True,
+    ),
+    FaultType(
+        "toxiproxy.slow_close", _T, p.SlowCloseParams, "Delay socket close.", params_required=True
+    ),
+    FaultType(
+        "toxiproxy.timeout",
+        _T,
+        p.TimeoutParams,
+        "Stop all data, optionally closing after a timeout.",
+    ),
+    FaultType(
+        "toxiproxy.reset_peer",
+        _T,
+        p.TimeoutParams,
+        "Reset connections (TCP RST), immediately or after a timeout.",
+    ),
+    FaultType(
+        "toxiproxy.slicer",
+        _T,
+        p.SlicerParams,
+        "Slice data into small packets.",
+        params_required=True,
+    ),
+    FaultType(
+        "toxiproxy.limit_data",
+        _T,
+        p.LimitDataParams,
+        "Close connections after a number of bytes.",
+        params_required=True,
+    ),
+    FaultType("toxiproxy.down", _T, p.DownParams, "Disable the proxy: an outage."),
+    FaultType(
+        "docker.kill",
+        _D,
+        p.SignalParams,
+        "Signal containers through Docker (a manual stop: restart policies do not fire).",
+    ),
+    FaultType(
+        "docker.crash",
+        _D,
+        p.SignalParams,
+        "Signal the container's main process from the host, so restart policies fire.",
+    ),
+    FaultType("docker.stop", _D, p.GraceParams, "Stop containers with a grace period."),
+    FaultType("docker.pause", _D, p.NoParams, "Freeze containers (cgroup freezer)."),
+    FaultType("docker.restart", _D, p.GraceParams, "Restart containers."),
+    FaultType("k8s.deletePod", _K, p.DeletePodParams, "Delete pods; the owner replaces them."),
+    FaultType(
+        "k8s.scale",
+        _K,
+        p.ScaleParams,
+        "Scale a workload; reverted to the recorded replica count.",
+        params_required=True,
+    ),
+    FaultType("k8s.rolloutRestart", _K, p.NoParams, "Restart a workload's pods by rollout."),
+    FaultType("k8s.cordon", _K, p.NoParams, "Mark nodes unschedulable; reverted by uncordon."),
+    FaultType("process.kill", _P, p.SignalParams, "Signal a supervised process."),
+    FaultType(
+        "process.stop",
+        _P,
+        p.NoParams,
+        "Freeze a supervised process (SIGSTOP); reverted by SIGCONT.",
+    ),
+    FaultType("process.restart", _P, p.GraceParams, "Restart a supervised process."),
+)
+"""Every fault, in the order the schema and the docs list them."""
+
+FAULT_TYPES: Final[dict[str, FaultType]] = {fault.name: fault for fault in CATALOG}
+
+
+def fault_type(name: str) -> FaultType:
+    """The catalog entry of ``name``; ``KeyError`` for a name that is not a fault."""
+    return FAULT_TYPES[name]
 
 
 class FaultStepBase(Spec):
@@ -36,220 +153,56 @@ class FaultStepBase(Spec):
         ),
     )
 
+    fault: str
+    with_: Spec = Field(alias="with")
+
     @property
     def params(self) -> Spec:
-        """The ``with:`` parameters of this step."""
-        value: Spec = self.__dict__["with_"]
-        return value
-
-
-def _with(model: type[Spec], *, required: bool = False) -> object:
-    if required:
-        return Field(alias="with")
-    return Field(default_factory=model, alias="with")
-
-
-class ToxiproxyLatency(FaultStepBase):
-    """Add latency (and jitter) to one direction of a proxy."""
-
-    fault: Literal["toxiproxy.latency"]
-    with_: p.LatencyParams = _with(p.LatencyParams, required=True)  # type: ignore[assignment]
-
-
-class ToxiproxyBandwidth(FaultStepBase):
-    """Throttle a proxy's throughput."""
-
-    fault: Literal["toxiproxy.bandwidth"]
-    with_: p.BandwidthParams = _with(p.BandwidthParams, required=True)  # type: ignore[assignment]
-
-
-class ToxiproxySlowClose(FaultStepBase):
-    """Delay socket close."""
-
-    fault: Literal["toxiproxy.slow_close"]
-    with_: p.SlowCloseParams = _with(p.SlowCloseParams, required=True)  # type: ignore[assignment]
-
-
-class ToxiproxyTimeout(FaultStepBase):
-    """Stop all data, optionally closing after a timeout."""
-
-    fault: Literal["toxiproxy.timeout"]
-    with_: p.TimeoutParams = _with(p.TimeoutParams)  # type: ignore[assignment]
-
-
-class ToxiproxyResetPeer(FaultStepBase):
-    """Reset connections (TCP RST), immediately or after a timeout."""
-
-    fault: Literal["toxiproxy.reset_peer"]
-    with_: p.TimeoutParams = _with(p.TimeoutParams)  # type: ignore[assignment]
-
-
-class ToxiproxySlicer(FaultStepBase):
-    """Slice data into small packets."""
-
-    fault: Literal["toxiproxy.slicer"]
-    with_: p.SlicerParams = _with(p.SlicerParams, required=True)  # type: ignore[assignment]
-
-
-class ToxiproxyLimitData(FaultStepBase):
-    """Close connections after a number of bytes."""
-
-    fault: Literal["toxiproxy.limit_data"]
-    with_: p.LimitDataParams = _with(p.LimitDataParams, required=True)  # type: ignore[assignment]
-
-
-class ToxiproxyDown(FaultStepBase):
-    """Disable the proxy: an outage."""
-
-    fault: Literal["toxiproxy.down"]
-    with_: p.DownParams = _with(p.DownParams)  # type: ignore[assignment]
-
-
-class DockerKill(FaultStepBase):
-    """Signal containers through Docker (a manual stop: restart policies do not fire)."""
-
-    fault: Literal["docker.kill"]
-    with_: p.SignalParams = _with(p.SignalParams)  # type: ignore[assignment]
-
-
-class DockerCrash(FaultStepBase):
-    """Signal the container's main process from the host, so restart policies fire."""
-
-    fault: Literal["docker.crash"]
-    with_: p.SignalParams = _with(p.SignalParams)  # type: ignore[assignment]
-
-
-class DockerStop(FaultStepBase):
-    """Stop containers with a grace period."""
-
-    fault: Literal["docker.stop"]
-    with_: p.GraceParams = _with(p.GraceParams)  # type: ignore[assignment]
-
-
-class DockerPause(FaultStepBase):
-    """Freeze containers (cgroup freezer)."""
-
-    fault: Literal["docker.pause"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class DockerRestart(FaultStepBase):
-    """Restart containers."""
-
-    fault: Literal["docker.restart"]
-    with_: p.GraceParams = _with(p.GraceParams)  # type: ignore[assignment]
-
-
-class K8sDeletePod(FaultStepBase):
-    """Delete pods; the owner replaces them."""
-
-    fault: Literal["k8s.deletePod"]
-    with_: p.DeletePodParams = _with(p.DeletePodParams)  # type: ignore[assignment]
-
-
-class K8sScale(FaultStepBase):
-    """Scale a workload; reverted to the recorded replica count."""
-
-    fault: Literal["k8s.scale"]
-    with_: p.ScaleParams = _with(p.ScaleParams, required=True)  # type: ignore[assignment]
-
-
-class K8sRolloutRestart(FaultStepBase):
-    """Restart a workload's pods by rollout."""
-
-    fault: Literal["k8s.rolloutRestart"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class K8sCordon(FaultStepBase):
-    """Mark nodes unschedulable; reverted by uncordon."""
-
-    fault: Literal["k8s.cordon"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class ProcessKill(FaultStepBase):
-    """Signal a supervised process."""
-
-    fault: Literal["process.kill"]
-    with_: p.SignalParams = _with(p.SignalParams)  # type: ignore[assignment]
-
-
-class ProcessStop(FaultStepBase):
-    """Freeze a supervised process (SIGSTOP); reverted by SIGCONT."""
-
-    fault: Literal["process.stop"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class ProcessRestart(FaultStepBase):
-    """Restart a supervised process."""
-
-    fault: Literal["process.restart"]
-    with_: p.GraceParams = _with(p.GraceParams)  # type: ignore[assignment]
-
-
-_STEPS: Final = (
-    ToxiproxyLatency,
-    ToxiproxyBandwidth,
-    ToxiproxySlowClose,
-    ToxiproxyTimeout,
-    ToxiproxyResetPeer,
-    ToxiproxySlicer,
-    ToxiproxyLimitData,
-    ToxiproxyDown,
-    DockerKill,
-    DockerCrash,
-    DockerStop,
-    DockerPause,
-    DockerRestart,
-    K8sDeletePod,
-    K8sScale,
-    K8sRolloutRestart,
-    K8sCordon,
-    ProcessKill,
-    ProcessStop,
-    ProcessRestart,
-)
-
-FaultStep = Annotated[
-    ToxiproxyLatency
-    | ToxiproxyBandwidth
-    | ToxiproxySlowClose
-    | ToxiproxyTimeout
-    | ToxiproxyResetPeer
-    | ToxiproxySlicer
-    | ToxiproxyLimitData
-    | ToxiproxyDown
-    | DockerKill
-    | DockerCrash
-    | DockerStop
-    | DockerPause
-    | DockerRestart
-    | K8sDeletePod
-    | K8sScale
-    | K8sRolloutRestart
-    | K8sCordon
-    | ProcessKill
-    | ProcessStop
-    | ProcessRestart,
-    Field(discriminator="fault"),
-]
+        """The ``with:`` parameters of this step (the model its fault's entry names)."""
+        return self.with_
+
+    @property
+    def fault_type(self) -> FaultType:
+        """This step's catalog entry."""
+        return FAULT_TYPES[self.fault]
+
+
+def _class_name(fault: str) -> str:
+    """``toxiproxy.slow_close`` → ``ToxiproxySlowClose``; ``k8s.deletePod`` → ``K8sDeletePod``."""
+    words = fault.replace(".", "_").split("_")
+    return "".join(word[:1].upper() + word[1:] for word in words)
+
+
+def _step_model(fault: FaultType) -> type[FaultStepBase]:
+    with_field = (
+        Field(alias="with")
+        if fault.params_required
+        else Field(default_factory=fault.params, alias="with")
+    )
+    fields: dict[str, Any] = {
+        "fault": (Literal[fault.name], ...),
+        "with_": (fault.params, with_field),
+    }
+    model = create_model(
+        _class_name(fault.name),
+        __base__=FaultStepBase,
+        __doc__=fault.summary,
+        __module__=__name__,
+        **fields,
+    )
+    return cast("type[FaultStepBase]", model)
+
+
+STEP_MODELS: Final[tuple[type[FaultStepBase], ...]] = tuple(_step_model(f) for f in CATALOG)
+"""One step model per catalog entry, in catalog order."""
+
+if TYPE_CHECKING:
+    FaultStep = FaultStepBase
+else:
+    FaultStep = Annotated[Union[STEP_MODELS], Field(discriminator="fault")]  # noqa: UP007
 """One method step; the ``fault`` name selects its parameter model."""
 
-
-def _kind_of(name: str) -> TargetKind:
-    prefix = name.split(".", 1)[0]
-    return next(k for k in TargetKind if k.prefix == prefix)
-
-
-def _entry(cls: type[FaultStepBase]) -> tuple[str, tuple[TargetKind, type[Spec]]]:
-    name = str(get_args(cls.model_fields["fault"].annotation)[0])
-    params = cls.model_fields["with_"].annotation
-    assert isinstance(params, type)
-    assert issubclass(params, Spec)
-    return name, (_kind_of(name), params)
-
-
-FAULTS: Final[dict[str, tuple[TargetKind, type[Spec]]]] = dict(_entry(c) for c in _STEPS)
+FAULTS: Final[dict[str, tuple[TargetKind, type[Spec]]]] = {
+    fault.name: (fault.kind, fault.params) for fault in CATALOG
+}
 """Fault name → (target kind it applies to, parameter model)."""
