@@ -20,7 +20,7 @@ from tests.support.docker import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
-REAL = Path(__file__).parents[1] / "unit" / "journal" / "data" / "real_run.jsonl"
+REAL = Path(__file__).parents[1] / "unit" / "reporting" / "data" / "real_run.jsonl"
 
 EXPERIMENT = """\
 apiVersion: aftershock.dev/v1alpha1

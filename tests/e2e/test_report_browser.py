@@ -29,10 +29,10 @@ from tests.support.png import read_png
 pytestmark = pytest.mark.slow
 
 WIDTH, HEIGHT = 1280, 1800
-LATENCY_BLUE = (0x09, 0x69, 0xDA)  # report_html: "latency of successful samples"
+LATENCY_BLUE = (0x09, 0x69, 0xDA)  # reporting.html: "latency of successful samples"
 FAULT_FILL = (0xD4, 0xA7, 0x2C)  # the first fault window's colour
 PHASE_FILL = (0xF2, 0xF5, 0xF9)  # the method phase, under the fault window
-# report_svg shades a fault window with its colour at fill-opacity .14 over the phase
+# reporting.charts shades a fault window with its colour at fill-opacity .14 over the phase
 FAULT_SHADE = (238, 234, 220)  # = round(FAULT_FILL * .14 + PHASE_FILL * .86)
 RATIO_GREEN = (0xB7, 0xE4, 0xC7)  # the rolling success ratio
 FAILED_RED = (0xCF, 0x22, 0x2E)  # failed samples

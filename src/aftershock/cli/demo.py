@@ -20,9 +20,9 @@ from rich.text import Text
 from aftershock.cli.common import fail, os_reason, output_dir_problem, settings_or_exit
 from aftershock.cli.run import execute, load_policy
 from aftershock.errors import JournalError
-from aftershock.journal.report import REPORT_FILES, load_run, write_report
 from aftershock.loading import load_file
 from aftershock.model.experiment import Experiment
+from aftershock.reporting import REPORT_FILES, load_run, write_report
 
 __all__ = ["demo"]
 

@@ -26,17 +26,17 @@ from aftershock.cli.common import (
 from aftershock.cli.progress import Progress
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, JournalError
 from aftershock.journal.ledger import Ledger
-from aftershock.journal.report import (
-    REPORT_FILES,
-    load_run,
-    write_junit,
-    write_report,
-)
 from aftershock.loading import load_file
 from aftershock.loading.loader import policy_path
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
+from aftershock.reporting import (
+    REPORT_FILES,
+    load_run,
+    write_junit,
+    write_report,
+)
 from aftershock.settings import Settings
 
 __all__ = ["history", "lever", "recover", "report", "run", "settings_or_exit"]

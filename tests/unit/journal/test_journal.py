@@ -26,10 +26,10 @@ from aftershock.journal import (
     scan_journal,
 )
 from aftershock.journal.faults import RESOURCE_EVENTS, outstanding_resources
-from aftershock.journal.report import load_run, write_report
 from aftershock.model.secrets import Secret
 from aftershock.model.targets import TargetKind
 from aftershock.ports import Handle
+from aftershock.reporting import load_run, write_report
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 

@@ -1,9 +1,9 @@
 """The SVG timeline of the HTML report: one plot per probe, inline, no scripts.
 
-Per probe, ``_timeline`` draws latency (min/max-decimated to at most
+Per probe, ``timeline`` draws latency (min/max-decimated to at most
 ``MAX_POINTS`` points), every failed sample, the rolling success ratio, fault
 windows, phases, and the abort/recovery/healing moments. Every string from the
-journal goes through ``_e`` (``html.escape``); ``_el`` writes one element.
+journal goes through ``escaped``; ``_el`` writes one element.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ import bisect
 import itertools
 import math
 from collections.abc import Sequence
-from html import escape
-from typing import TYPE_CHECKING
 
-from aftershock.journal import report_text as fmt
+from aftershock.reporting.format import escaped, fmt_seconds
+from aftershock.reporting.view import RunView, Sample
 
-if TYPE_CHECKING:
-    from aftershock.journal.report_view import RunView, Sample
-
-__all__ = ["MAX_POINTS"]
+__all__ = ["MAX_POINTS", "timeline"]
 
 MAX_POINTS = 1500
 """At most this many latency points per probe; failed samples are all drawn on top."""
@@ -28,14 +24,10 @@ _PHASE_FILLS = {"method": "#f2f5f9", "recovery": "#eef9f0", "rollback": "#fbefff
 _W, _L, _PW = 1160, 66, 1070  # SVG width, left margin, plot width
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
 def _el(tag: str, markup: str = "", /, **attrs: object) -> str:
     """An SVG element; ``stroke_width`` names ``stroke-width``, floats get one decimal."""
     pairs = (
-        f'{k.rstrip("_").replace("_", "-")}="{_e(f"{v:.1f}" if isinstance(v, float) else v)}"'
+        f'{k.rstrip("_").replace("_", "-")}="{escaped(f"{v:.1f}" if isinstance(v, float) else v)}"'
         for k, v in attrs.items()
     )
     head = f"<{tag} {' '.join(pairs)}"
@@ -176,22 +168,22 @@ def _backdrop(
             _el("line", x1=x0, x2=x0, y1=4, y2=bottom, stroke="#8c959f", stroke_dasharray="3 3")
         )
         if x1 - x0 > 6.5 * len(phase.name) or (nxt is None and x0 + 6.5 * len(phase.name) < _W):
-            out.append(_el("text", _e(phase.name), x=x0 + 3, y=14))
+            out.append(_el("text", escaped(phase.name), x=x0 + 3, y=14))
     for t in _time_ticks(span):
         out.append(_el("line", x1=x(t), x2=x(t), y1=top, y2=bottom, stroke="#eaeef2"))
         out.append(_el("text", _fmt_t(t), x=x(t), y=bottom + 15, text_anchor="middle"))
     for w, lane in zip(view.windows, _lanes(view), strict=True):
         x0 = x(w.start_t)
         x1, y = max(x(span if w.end_t is None else w.end_t), x0 + 2), 24.0 + lane * 17
-        tip = f"{w.step}: {w.fault} on {w.target}, from {fmt.fmt_seconds(w.start_t)} to "
-        tip += "the end (still applied)" if w.end_t is None else fmt.fmt_seconds(w.end_t)
+        tip = f"{w.step}: {w.fault} on {w.target}, from {fmt_seconds(w.start_t)} to "
+        tip += "the end (still applied)" if w.end_t is None else fmt_seconds(w.end_t)
         fit = int((x1 - x0 - 6) / 6.3)
         label = w.step if len(w.step) <= fit else w.step[: max(fit - 1, 0)] + "…"
         shade = _el("rect", class_="fault", x=x0, y=top, width=x1 - x0, height=bottom - top - 50)
         bar = _el("rect", x=x0, y=y, width=x1 - x0, height=15, rx=3, fill=colours[w.step])
-        text = _el("text", _e(label), x=x0 + 4, y=y + 11, style="fill:#fff;font-weight:600")
+        text = _el("text", escaped(label), x=x0 + 4, y=y + 11, style="fill:#fff;font-weight:600")
         shade = shade.replace("/>", f' fill="{colours[w.step]}" fill-opacity=".14"/>')
-        out.append(f"<g><title>{_e(tip)}</title>{shade}{bar}{text}</g>")
+        out.append(f"<g><title>{escaped(tip)}</title>{shade}{bar}{text}</g>")
     return out
 
 
@@ -244,7 +236,7 @@ def _moments(view: RunView, x: _X) -> list[_Moment]:
     if view.abort and view.abort.t is not None:
         marks.append((view.abort.t, f"abort: {view.abort.reason}", "#cf222e", "none"))
     if view.recovery and view.recovery.t is not None:
-        took = fmt.fmt_seconds(view.recovery.seconds)
+        took = fmt_seconds(view.recovery.seconds)
         marks.append((view.recovery.t, f"recovered after {took}", "#1a7f37", "none"))
     placed, row_ends = [], [0.0]
     for t, label, colour, dash in sorted(marks, key=lambda m: m[0]):
@@ -263,14 +255,14 @@ def _draw_moments(moments: list[_Moment], y0: float, bottom: float) -> list[str]
         line |= {"stroke_width": 2, "stroke_dasharray": dash}
         style = f"fill:{colour};font-weight:600"
         # Near the right edge the label would run off the plot: end it at the line instead.
-        text = _el("text", _e(label), x=xt + 4, y=y, style=style)
+        text = _el("text", escaped(label), x=xt + 4, y=y, style=style)
         if xt + 6.4 * len(label) > _W:
-            text = _el("text", _e(label), x=xt - 4, y=y, style=style, text_anchor="end")
-        out.append(f"<g><title>{_e(label)}</title>{_el('line', **line)}{text}</g>")
+            text = _el("text", escaped(label), x=xt - 4, y=y, style=style, text_anchor="end")
+        out.append(f"<g><title>{escaped(label)}</title>{_el('line', **line)}{text}</g>")
     return out
 
 
-def _timeline(view: RunView, probe: str, samples: Sequence[Sample], colours: dict[str, str]) -> str:
+def timeline(view: RunView, probe: str, samples: Sequence[Sample], colours: dict[str, str]) -> str:
     """One probe's SVG: phases and faults above, latency, failures, rolling success ratio."""
     x, lanes = _X(view.span), _lanes(view)
     moments = _moments(view, x)
@@ -278,7 +270,7 @@ def _timeline(view: RunView, probe: str, samples: Sequence[Sample], colours: dic
     top = labels + 14 * (max(m[4] for m in moments) + 1 if moments else 0) - 5
     fail, ratio = top + 206, top + 228
     bottom = ratio + 44
-    out = [f'<svg viewBox="0 0 {_W} {bottom + 24:.0f}" role="img" aria-label="{_e(probe)}">']
+    out = [f'<svg viewBox="0 0 {_W} {bottom + 24:.0f}" role="img" aria-label="{escaped(probe)}">']
     out += _backdrop(view, x, top, bottom, colours)
     out.append(_el("rect", x=_L, y=top, width=_PW, height=200, fill="none", stroke="#d0d7de"))
     out += _latency(view, probe, samples, x, top)
@@ -287,19 +279,25 @@ def _timeline(view: RunView, probe: str, samples: Sequence[Sample], colours: dic
     )
     for s in samples:
         if not s.ok:
-            tip = f"{fmt.fmt_seconds(s.t)}: status {s.status if s.status is not None else '—'}"
+            tip = f"{fmt_seconds(s.t)}: status {s.status if s.status is not None else '—'}"
             tip += f", {s.detail or 'failed'}"
             line = {"x1": x(s.t), "x2": x(s.t), "y1": fail, "y2": fail + 12, "stroke": "#cf222e"}
             out.append(
-                _el("line", f"<title>{_e(tip)}</title>", class_="fail", stroke_width=1.5, **line)
+                _el(
+                    "line",
+                    f"<title>{escaped(tip)}</title>",
+                    class_="fail",
+                    stroke_width=1.5,
+                    **line,
+                )
             )
     if samples:
         d, window = _ratio_path(samples, x, ratio, 44)
         x0, x1 = x(samples[0].t), x(samples[-1].t)
         out.append(_el("rect", x=x0, y=ratio, width=max(x1 - x0, 1.0), height=44, fill="#ffd7d5"))
         out.append(_el("path", d=d, fill="#b7e4c7", stroke="#1a7f37", stroke_width=1))
-        label = f"success ratio (rolling {fmt.fmt_seconds(window)})"
-        out.append(_el("text", _e(label), x=_L + 4, y=ratio + 11, style="font-weight:600"))
+        label = f"success ratio (rolling {fmt_seconds(window)})"
+        out.append(_el("text", escaped(label), x=_L + 4, y=ratio + 11, style="font-weight:600"))
     out.append(_el("rect", x=_L, y=ratio, width=_PW, height=44, fill="none", stroke="#d0d7de"))
     out.append(_el("text", "100%", x=_L - 7, y=ratio + 8, text_anchor="end"))
     out.append(_el("text", "0%", x=_L - 7, y=bottom, text_anchor="end"))

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from aftershock.cli.main import app
-from aftershock.journal.report import RunView, load_run
+from aftershock.reporting import RunView, load_run
 
 SEED = (Path(__file__).parent / "data" / "real_run.jsonl").read_bytes()
 SEED_LINES = SEED.decode("utf-8").splitlines()

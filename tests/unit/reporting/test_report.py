@@ -13,16 +13,6 @@ from typing import Any
 
 import pytest
 
-from aftershock.journal.report import (
-    CRASHED_REASON,
-    RunView,
-    load_run,
-    render_html,
-    render_junit,
-    render_markdown,
-    write_report,
-)
-from aftershock.journal.report_html import COLOURS, MAX_POINTS
 from aftershock.model.results import (
     BudgetResult,
     CheckResult,
@@ -34,6 +24,17 @@ from aftershock.model.results import (
 )
 from aftershock.model.targets import TargetKind
 from aftershock.ports import Handle
+from aftershock.reporting import (
+    CRASHED_REASON,
+    RunView,
+    load_run,
+    render_html,
+    render_junit,
+    render_markdown,
+    write_report,
+)
+from aftershock.reporting.charts import MAX_POINTS
+from aftershock.reporting.html import COLOURS
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 RUN = "run-20260302-0300-ab12"

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from aftershock.journal.report import (
+from aftershock.model.results import RunStatus
+from aftershock.reporting import (
     CRASHED_REASON,
     NotAJournal,
     load_run,
@@ -21,7 +22,6 @@ from aftershock.journal.report import (
     render_junit,
     render_markdown,
 )
-from aftershock.model.results import RunStatus
 
 REAL = Path(__file__).parent / "data" / "real_run.jsonl"
 _SVG = re.compile(r"<svg.*?</svg>", re.S)

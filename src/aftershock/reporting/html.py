@@ -2,23 +2,28 @@
 
 A Content-Security-Policy forbids every fetch, so the page looks the same
 offline, in a CI artifact viewer or a mail attachment. Every string from the
-journal goes through ``html.escape``. The per-probe timelines are SVG, drawn by
-``aftershock.journal.report_svg``.
+journal goes through ``escaped``. The per-probe timelines are SVG, drawn by
+``aftershock.reporting.charts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
-from aftershock.journal import report_text as fmt
-from aftershock.journal.report_svg import MAX_POINTS, _e, _timeline
 from aftershock.model.results import RunResult, RunStatus
+from aftershock.reporting.charts import timeline
+from aftershock.reporting.format import (
+    STILL_APPLIED,
+    escaped,
+    fmt_clock,
+    fmt_latency,
+    fmt_moment,
+    fmt_pct,
+    fmt_seconds,
+)
+from aftershock.reporting.view import RunView
 
-if TYPE_CHECKING:
-    from aftershock.journal.report_view import RunView
-
-__all__ = ["MAX_POINTS", "render_html"]
+__all__ = ["COLOURS", "render_html"]
 
 COLOURS = {
     RunStatus.PASSED: "#1a7f37",
@@ -63,7 +68,7 @@ _LEGEND = "".join(
 
 
 def _card(title: str, body: str) -> str:
-    return f'<section class="card"><h2>{_e(title)}</h2>{body}</section>'
+    return f'<section class="card"><h2>{escaped(title)}</h2>{body}</section>'
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
@@ -74,30 +79,35 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence
         + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr>{body}</table>"
+    return f"<table><tr>{''.join(f'<th>{escaped(h)}</th>' for h in head)}</tr>{body}</table>"
 
 
 def _mark(ok: bool | None, yes: str = "✓ met", no: str = "✗ missed") -> str:
     if ok is None:
         return '<span class="muted">—</span>'
-    return f'<span class="ok">{_e(yes)}</span>' if ok else f'<span class="bad">{_e(no)}</span>'
+    return (
+        f'<span class="ok">{escaped(yes)}</span>'
+        if ok
+        else f'<span class="bad">{escaped(no)}</span>'
+    )
 
 
 def _header(view: RunView) -> str:
     r = view.result
     meta = [
-        ("run id", f"<code>{_e(r.run_id)}</code>"),
-        ("started", _e(fmt.fmt_moment(r.started_at))),
-        ("duration", _e(fmt.fmt_seconds(view.duration))),
-        ("seed", _e(r.seed if r.seed is not None else "—")),
+        ("run id", f"<code>{escaped(r.run_id)}</code>"),
+        ("started", escaped(fmt_moment(r.started_at))),
+        ("duration", escaped(fmt_seconds(view.duration))),
+        ("seed", escaped(r.seed if r.seed is not None else "—")),
         ("forced", '<span class="bad">yes, budget gate skipped</span>' if r.forced else "no"),
-        ("exit code", _e(r.status.exit_code)),
+        ("exit code", escaped(r.status.exit_code)),
     ] + ([("dry run", "yes")] if r.dry_run else [])
-    desc = f'<p class="muted">{_e(view.description)}</p>' if view.description else ""
+    desc = f'<p class="muted">{escaped(view.description)}</p>' if view.description else ""
     return (
         f'<section class="card verdict" style="--c:{COLOURS[r.status]}">'
-        f'<div class="status">{_e(r.status.value.upper())}</div>'
-        f'<div class="reason">{_e(r.reason or "—")}</div><h1>{_e(r.experiment)}</h1>{desc}<dl>'
+        f'<div class="status">{escaped(r.status.value.upper())}</div>'
+        f'<div class="reason">{escaped(r.reason or "—")}</div>'
+        f"<h1>{escaped(r.experiment)}</h1>{desc}<dl>"
         + "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in meta)
         + "</dl></section>"
     )
@@ -113,9 +123,9 @@ def _budget(r: RunResult) -> str:
         tick = '<b style="left:70%"></b>' if b.max_spend else ""
         colour = "#cf222e" if ok is False else "#1a7f37"
         bar = f'<div class="bar"><i style="width:{width:.1f}%;background:{colour}"></i>{tick}</div>'
-        cells = [fmt.fmt_pct(b.spent), fmt.fmt_pct(b.max_spend), f"{b.burn_rate:.1f}×"]  # noqa: RUF001
-        cells.append(fmt.fmt_pct(b.remaining_before))
-        rows.append([_e(b.slo), *map(_e, cells), bar + _mark(ok)])
+        cells = [fmt_pct(b.spent), fmt_pct(b.max_spend), f"{b.burn_rate:.1f}×"]  # noqa: RUF001
+        cells.append(fmt_pct(b.remaining_before))
+        rows.append([escaped(b.slo), *map(escaped, cells), bar + _mark(ok)])
     head = ["SLO", "spent", "max spend", "burn rate", "left before", ""]
     body = _table(head, rows, (1, 2, 3, 4)) if rows else '<p class="muted">not computed</p>'
     return _card("Error budget (share of the SLO window)", body)
@@ -123,13 +133,13 @@ def _budget(r: RunResult) -> str:
 
 def _recovery(r: RunResult) -> str:
     if r.recover_within is None:
-        value, expect = fmt.fmt_seconds(r.recovery_seconds), "no recoverWithin expectation"
+        value, expect = fmt_seconds(r.recovery_seconds), "no recoverWithin expectation"
         value = "not measured" if r.recovery_seconds is None else value
     else:
         met = r.recovery_seconds is not None and r.recovery_seconds <= r.recover_within
-        value = fmt.fmt_seconds(r.recovery_seconds) if r.recovery_seconds is not None else "none"
-        expect = f"expected within {_e(fmt.fmt_seconds(r.recover_within))} {_mark(met)}"
-    return _card("Recovery", f'<div class="big">{_e(value)}</div><div>{expect}</div>')
+        value = fmt_seconds(r.recovery_seconds) if r.recovery_seconds is not None else "none"
+        expect = f"expected within {escaped(fmt_seconds(r.recover_within))} {_mark(met)}"
+    return _card("Recovery", f'<div class="big">{escaped(value)}</div><div>{expect}</div>')
 
 
 def _healing(view: RunView) -> str:
@@ -138,21 +148,21 @@ def _healing(view: RunView) -> str:
         return _card("Healing", '<p class="muted">no healer expected or seen</p>')
     expected = None if not h.expected_playbook else h.fired and h.playbook == h.expected_playbook
     rows = [
-        ["expected", f"{_e(h.expected_playbook or '—')} {_mark(expected)}"],
+        ["expected", f"{escaped(h.expected_playbook or '—')} {_mark(expected)}"],
         ["fired", _mark(h.fired, "✓ yes", "✗ no")],
-        ["playbook", _e(h.playbook or "—")],
-        ["first action after", _e(fmt.fmt_seconds(h.first_action_after))],
-        ["healthy after", _e(fmt.fmt_seconds(h.healthy_after))],
+        ["playbook", escaped(h.playbook or "—")],
+        ["first action after", escaped(fmt_seconds(h.first_action_after))],
+        ["healthy after", escaped(fmt_seconds(h.healthy_after))],
     ]
     return _card("Healing", _table(["", ""], rows))
 
 
 def _checks(r: RunResult) -> str:
     rows = [
-        [_e(c.phase), _e(c.probe), _mark(c.ok, "✓ ok", "✗ deviated"), _e(c.samples)]
-        + [_e(fmt.fmt_pct(c.success_ratio))]
-        + [_e(fmt.fmt_latency(v)) for v in (c.p50, c.p95, c.p99)]
-        + ["<br>".join(_e(f) for f in c.failures) or "—"]
+        [escaped(c.phase), escaped(c.probe), _mark(c.ok, "✓ ok", "✗ deviated"), escaped(c.samples)]
+        + [escaped(fmt_pct(c.success_ratio))]
+        + [escaped(fmt_latency(v)) for v in (c.p50, c.p95, c.p99)]
+        + ["<br>".join(escaped(f) for f in c.failures) or "—"]
         for c in r.checks
     ]
     head = ["phase", "probe", "result", "samples", "success", "p50", "p95", "p99", "failures"]
@@ -164,13 +174,16 @@ def _faults(view: RunView) -> str:
     start, rows = view.result.started_at, []
     for row in view.faults:
         f = row.record
-        state = [_e(f.error)] if f.error else []
+        state = [escaped(f.error)] if f.error else []
         if row.still_applied:
-            state.append(f'<span class="bad">{_e(fmt.STILL_APPLIED)}</span>')
+            state.append(f'<span class="bad">{escaped(STILL_APPLIED)}</span>')
         rows.append(
-            [_e(f.step), _e(f.fault), _e(f.target)]
-            + ["<br>".join(f"<code>{_e(x)}</code>" for x in f.resources) or "—"]
-            + [_e(fmt.fmt_clock(at, start)) for at in (f.injected_at, f.reverted_at, f.verified_at)]
+            [escaped(f.step), escaped(f.fault), escaped(f.target)]
+            + ["<br>".join(f"<code>{escaped(x)}</code>" for x in f.resources) or "—"]
+            + [
+                escaped(fmt_clock(at, start))
+                for at in (f.injected_at, f.reverted_at, f.verified_at)
+            ]
             + ["<br>".join(state) or '<span class="ok">reverted</span>']
         )
     head = ["step", "fault", "target", "resources", "injected", "reverted", "verified", "error"]
@@ -182,12 +195,17 @@ def _extras(view: RunView) -> str:
     out = ""
     if view.healing:
         rows = [
-            [_e(fmt.fmt_seconds(h.t)), _e(h.playbook), _e(h.action), _e(h.outcome or "—")]
+            [
+                escaped(fmt_seconds(h.t)),
+                escaped(h.playbook),
+                escaped(h.action),
+                escaped(h.outcome or "—"),
+            ]
             for h in view.healing
         ]
         out += _card("Healing actions", _table(["at", "playbook", "action", "outcome"], rows))
     if view.problems:
-        items = "".join(f"<li><code>{_e(p)}</code></li>" for p in view.problems)
+        items = "".join(f"<li><code>{escaped(p)}</code></li>" for p in view.problems)
         out += _card("Journal problems", f"<ul>{items}</ul>")
     return out
 
@@ -196,11 +214,11 @@ def _probe_heading(view: RunView, probe: str) -> str:
     facts = f"{len(view.samples[probe])} samples"
     for p in view.result.probes:
         if p.probe == probe:
-            facts += f" · success {fmt.fmt_pct(p.success_ratio)}" + "".join(
-                f" · {n} {fmt.fmt_latency(v)}"
+            facts += f" · success {fmt_pct(p.success_ratio)}" + "".join(
+                f" · {n} {fmt_latency(v)}"
                 for n, v in (("p50", p.p50), ("p95", p.p95), ("p99", p.p99))
             )
-    return f'<h3>{_e(probe)} <span class="muted">{_e(facts)}</span></h3>'
+    return f'<h3>{escaped(probe)} <span class="muted">{escaped(facts)}</span></h3>'
 
 
 def render_html(view: RunView) -> str:
@@ -209,18 +227,18 @@ def render_html(view: RunView) -> str:
     for w in view.windows:
         colours.setdefault(w.step, _FAULT_FILLS[len(colours) % len(_FAULT_FILLS)])
     plots = "".join(
-        _probe_heading(view, p) + _timeline(view, p, samples, colours)
+        _probe_heading(view, p) + timeline(view, p, samples, colours)
         for p, samples in view.samples.items()
     )
-    timeline = f'<div class="legend">{_LEGEND}</div>{plots or "<p>no probes</p>"}'
+    timelines = f'<div class="legend">{_LEGEND}</div>{plots or "<p>no probes</p>"}'
     csp = "default-src 'none'; style-src 'unsafe-inline'"
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(f'aftershock: {r.experiment} {r.status.value}')}</title>"
+        f"<title>{escaped(f'aftershock: {r.experiment} {r.status.value}')}</title>"
         f"<style>{_CSS}</style></head><body><main>{_header(view)}"
         f'<div class="grid">{_budget(r)}{_recovery(r)}{_healing(view)}</div>'
-        f"{_checks(r)}{_card('Timeline', timeline)}{_faults(view)}{_extras(view)}"
-        f'<p class="muted">journal: <code>{_e(view.journal)}</code></p></main></body></html>\n'
+        f"{_checks(r)}{_card('Timeline', timelines)}{_faults(view)}{_extras(view)}"
+        f'<p class="muted">journal: <code>{escaped(view.journal)}</code></p></main></body></html>\n'
     )
