@@ -1,4 +1,4 @@
-"""Writing the fault journal: one fsync'd JSON line per record, one file per run.
+"""Writing the fault journal: one JSON line per record, one file per run.
 
 The order of calls around a fault (see ``aftershock.ports``)::
 
@@ -6,10 +6,45 @@ The order of calls around a fault (see ``aftershock.ports``)::
     journal.applied(handle)            # the handle as enriched by inject()
     journal.reverted(handle)           # or revert_failed(handle, error)
 
-A record is on disk when the call returns: the file is flushed and fsync'd (and
-the directory too, the first time the file appears), so even a SIGKILL or a
-power cut right after ``intent()`` leaves something ``aftershock recover`` can
-undo. A fault is identified by its key, ``<step>/<resource>...``: drivers keep
+Two kinds of record, two ways to the disk (``aftershock.journal.writer``):
+
+* **Fault and resource records** (``intent``, ``applied``, ``reverted``,
+  ``revert_failed`` and the ``resource_*`` calls) are on disk when the call
+  returns: the notes queued before them, then the record itself, are written
+  with one write and fsync'd (and the directory too, the first time the file
+  appears), so even a SIGKILL or a power cut right after ``intent()`` leaves
+  something ``aftershock recover`` can undo.
+* **Notes** (``note()``: probe samples, phases, windows, ...) are serialized
+  and numbered on the caller, then queued for one writer thread, which writes
+  them in batches, one write and one fsync per batch. ``note()`` does no file
+  I/O, except that the first record of a ``FaultJournal`` looks at the disk
+  once (a stat, and a scan of the file when the run file already exists, to
+  continue its numbering). A crash may lose the last few notes (those of the
+  writer's short gathering window and the batch being written); readers skip
+  a torn last line. The notes that bound a run, ``run.started`` and
+  ``run.finished``, are written like fault records, so the file is complete
+  when the runner returns.
+
+Sequence numbers increase in file order: a number is given out and the line
+queued (or written) under one lock, and a fault record first writes
+everything queued before it.
+
+A note that finds the queue full waits up to ``queue_wait`` seconds for room;
+if there is none, it is dropped rather than stalling the run any longer, and
+later notes are dropped at once until the writer catches up. The count is
+written as a ``journal.dropped`` note (``count``, ``first_seq``,
+``last_seq``) in front of the next record that gets through. ``note()``
+returns the dropped record's number all the same.
+
+A batch the writer cannot write is lost, and the error is not: the next fault
+or resource record (or ``close()``) raises it as a ``JournalError`` naming the
+file, instead of writing its own record. ``close()`` (idempotent; also by
+``with``) writes what is queued and stops the thread; afterwards every record
+is written as fault records are. A journal that is never closed is flushed
+when it is garbage-collected or the interpreter exits normally, and its
+thread is a daemon.
+
+A fault is identified by its key, ``<step>/<resource>...``: drivers keep
 ``Handle.resources`` unchanged from ``prepare`` to ``revert`` so that the
 intent, applied and reverted records of one fault share it.
 
@@ -25,21 +60,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from types import TracebackType
+from typing import Any, Final, Literal, Self
 
 from aftershock.errors import JournalError
 from aftershock.journal.reading import JournalProblem, JournalRecord, scan_journal
+from aftershock.journal.writer import (
+    DEFAULT_LINGER,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_QUEUE_BYTES,
+    JournalFile,
+    NoteWriter,
+)
 from aftershock.model.secrets import REDACTED, Secret
 from aftershock.ports import Handle
 
 __all__ = [
+    "DROPPED_NOTE",
+    "DURABLE_NOTES",
     "FAULT_EVENTS",
     "RESOURCE_EVENTS",
     "FaultJournal",
@@ -58,6 +103,10 @@ RESOURCE_EVENTS: Final = (
     "resource.release_failed",
 )
 """The events that describe the life of something a run created; ``note()`` may not forge them."""
+DURABLE_NOTES: Final = frozenset({"run.started", "run.finished"})
+"""Notes written like fault records (durable on return): those that bound a run."""
+DROPPED_NOTE: Final = "journal.dropped"
+"""The note that counts notes dropped because the writer's queue stayed full."""
 
 _RESERVED: Final = frozenset({"ts", "seq", "event", "run_id", "key", "handle"})
 _RUN_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -92,10 +141,11 @@ def _json_default(value: object) -> Any:
 class FaultJournal:
     """The journal of one run: ``<directory>/<run_id>.jsonl``, appended to, never rewritten.
 
-    Safe to share between coroutines and threads of one process (one lock;
-    writes are small and synchronous so that a record is durable when the call
-    returns). One writer per run: two processes appending to the same run file
-    would number their records independently.
+    Safe to share between coroutines and threads of one process (one lock
+    orders the records; one writer thread writes the notes). One writer per
+    run: two processes appending to the same run file would number their
+    records independently. Close it (or use it as a context manager) when the
+    run is over.
     """
 
     def __init__(
@@ -104,6 +154,9 @@ class FaultJournal:
         run_id: str,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        queue_wait: float = DEFAULT_MAX_WAIT,
+        linger: float = DEFAULT_LINGER,
     ) -> None:
         if not _RUN_ID_RE.match(run_id):
             msg = f"invalid run id {run_id!r}: it names a file, so use letters, digits, . _ -"
@@ -114,6 +167,18 @@ class FaultJournal:
         self._clock = clock
         self._lock = threading.Lock()
         self._seq: int | None = None  # None: not yet looked at the file on disk
+        self._closed = False
+        self._dropped = 0  # notes dropped since the last record that got through
+        self._dropped_seqs = (0, 0)  # the first and last of them
+        self._writer = NoteWriter(
+            JournalFile(self.path),
+            name=f"journal-{run_id}",
+            queue_bytes=queue_bytes,
+            max_wait=queue_wait,
+            linger=linger,
+        )
+        # Bound to the writer, not to self, so that it does not keep the journal alive.
+        self._finalizer = weakref.finalize(self, self._writer.close_quietly)
 
     def intent(self, handle: Handle, deadline: datetime) -> int:
         """Record that ``handle``'s fault is about to be applied, to be gone by ``deadline``."""
@@ -148,87 +213,137 @@ class FaultJournal:
         return self._resource("resource.release_failed", handle, error=error)
 
     def note(self, kind: str, **fields: Any) -> int:
-        """Record anything else about the run (``run.started``, ``abort``, ...)."""
+        """Record anything else about the run (``run.started``, ``sample``, ``abort``, ...).
+
+        Queued for the writer thread, not yet on disk when this returns (except
+        ``DURABLE_NOTES`` and after ``close()``); returns the record's number.
+        """
         if not kind or kind in FAULT_EVENTS or kind in RESOURCE_EVENTS:
             msg = f"note kind {kind!r} is reserved or empty; fault records have their own methods"
             raise ValueError(msg)
         if clash := sorted(_RESERVED & fields.keys()):
             msg = f"note fields {', '.join(clash)} are reserved for the record itself"
             raise ValueError(msg)
-        return self._append(kind, fields)
+        return self._append(kind, fields, durable=kind in DURABLE_NOTES)
+
+    @property
+    def pending(self) -> int:
+        """Notes recorded but not yet written (queued, or in the batch being written)."""
+        return self._writer.pending
+
+    def flush(self) -> None:
+        """Write every note recorded so far and fsync it; raise a failed batch's error."""
+        with self._lock:
+            self._writer.write_durable(b"")
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer thread; raise a failed batch's error.
+
+        Idempotent. The journal stays usable: later records are written as
+        fault records are, durable when the call returns.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._finalizer.detach()
+            try:
+                self._writer.close()
+            finally:
+                if self._dropped:
+                    self._write_dropped()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.close()
+        except JournalError as error:
+            if exc is None:
+                raise
+            exc.add_note(str(error))  # keep the body's exception; still say what was lost
 
     def _fault(self, event: str, handle: Handle, **extra: Any) -> int:
-        return self._append(event, {"key": fault_key(handle), "handle": handle.to_json(), **extra})
+        fields = {"key": fault_key(handle), "handle": handle.to_json(), **extra}
+        return self._append(event, fields, durable=True)
 
     def _resource(self, event: str, handle: Handle, **extra: Any) -> int:
         # Not "key"/"handle": readers that predate these records parse those
         # fields only on fault.* events, and would drop them here.
         fields = {"resource": fault_key(handle), "resource_handle": handle.to_json(), **extra}
-        return self._append(event, fields)
+        return self._append(event, fields, durable=True)
 
-    def _append(self, event: str, fields: Mapping[str, Any]) -> int:
-        """Write one record and make it durable; return its sequence number."""
+    def _append(self, event: str, fields: Mapping[str, Any], *, durable: bool) -> int:
+        """Number and serialize one record; write it durably or queue it; return its number."""
         with self._lock:
-            try:
-                created = self._open_run()
-                assert self._seq is not None
-                seq = self._seq + 1
-                record = {
-                    "ts": iso_utc(self._clock()),
-                    "seq": seq,
-                    "event": event,
-                    "run_id": self.run_id,
-                    **fields,
-                }
-                line = json.dumps(
-                    record,
-                    ensure_ascii=False,
-                    allow_nan=False,
-                    separators=(",", ":"),
-                    default=_json_default,
-                )
-                with self.path.open("ab") as file:
-                    file.write(line.encode("utf-8") + b"\n")
-                    file.flush()
-                    os.fsync(file.fileno())
-                if created:
-                    _fsync_directory(self.directory)
-            except (TypeError, ValueError) as exc:
-                self._seq = None  # look at the file again: it may not even exist yet
-                msg = f"{self.path}: cannot journal {event}: {exc}"
-                raise JournalError(msg) from exc
-            except OSError as exc:
-                self._seq = None  # look at the file again: a partial line may be there
-                msg = f"{self.path}: cannot write the fault journal: {exc}"
-                raise JournalError(msg) from exc
-            self._seq = seq
+            seq = self._last_seq()
+            lines = []
+            if self._dropped:
+                seq += 1
+                lines.append(self._line(seq, DROPPED_NOTE, self._dropped_fields()))
+            seq += 1
+            lines.append(self._line(seq, event, fields))
+            data = b"".join(lines)
+            self._seq = seq  # numbers are never given out twice, even if this write fails
+            if durable or self._closed:
+                self._writer.write_durable(data)
+            elif not self._writer.submit(data, wait=not self._dropped):
+                self._dropped_seqs = (self._dropped_seqs[0] if self._dropped else seq, seq)
+                self._dropped += 1
+                return seq
+            self._dropped = 0
             return seq
 
-    def _open_run(self) -> bool:
-        """On first use: create the directory, continue numbering, fence off a torn line.
+    def _last_seq(self) -> int:
+        """The last number given out; on first use, the highest one in the file on disk."""
+        if self._seq is None:
+            try:
+                if self.path.exists():
+                    scan = scan_journal(self.path)
+                    self._seq = max((r.seq for r in scan.records), default=0)
+                else:
+                    self._seq = 0
+            except (OSError, JournalError) as exc:
+                msg = f"{self.path}: cannot write the fault journal: {exc}"
+                raise JournalError(msg) from exc
+        return self._seq
 
-        Returns True when the file does not exist yet (its directory entry
-        then needs an fsync of its own).
-        """
-        if self._seq is not None:
-            return False
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self._seq = 0
-            return True
-        scan = scan_journal(self.path)
-        self._seq = max((r.seq for r in scan.records), default=0)
-        with self.path.open("rb+") as file:
-            size = file.seek(0, os.SEEK_END)
-            if size:
-                file.seek(size - 1)
-                if file.read(1) != b"\n":
-                    # A crash cut the last write short: end that line, so our next
-                    # record starts on a line of its own and stays readable.
-                    file.write(b"\n")
-                    file.flush()
-                    os.fsync(file.fileno())
-        return False
+    def _line(self, seq: int, event: str, fields: Mapping[str, Any]) -> bytes:
+        record = {
+            "ts": iso_utc(self._clock()),
+            "seq": seq,
+            "event": event,
+            "run_id": self.run_id,
+            **fields,
+        }
+        try:
+            text = json.dumps(
+                record,
+                ensure_ascii=False,
+                allow_nan=False,
+                separators=(",", ":"),
+                default=_json_default,
+            )
+        except (TypeError, ValueError) as exc:
+            msg = f"{self.path}: cannot journal {event}: {exc}"
+            raise JournalError(msg) from exc
+        return text.encode("utf-8") + b"\n"
+
+    def _dropped_fields(self) -> dict[str, int]:
+        first, last = self._dropped_seqs
+        return {"count": self._dropped, "first_seq": first, "last_seq": last}
+
+    def _write_dropped(self) -> None:
+        seq = self._last_seq() + 1
+        self._seq = seq
+        self._writer.write_durable(self._line(seq, DROPPED_NOTE, self._dropped_fields()))
+        self._dropped = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,11 +425,3 @@ def outstanding_resources(
             problems.extend(scan.problems)
         found.extend(_open_resources(scan.records))
     return found
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

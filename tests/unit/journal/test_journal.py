@@ -154,6 +154,7 @@ def test_writers_on_many_threads_never_interleave(tmp_path: Path) -> None:
     big = "x" * 20_000  # larger than a pipe buffer, so a torn interleaving would show
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda i: journal.note("tick", i=i, pad=big), range(200)))
+    journal.close()  # notes are written by the journal's writer thread
     data = lines(journal.path)
     assert sorted(int(str(d["seq"])) for d in data) == list(range(1, 201))
     assert sorted(int(str(d["i"])) for d in data) == list(range(200))
