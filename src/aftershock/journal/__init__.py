@@ -1,7 +1,9 @@
 """The crash-safe record of every fault: written before a fault is applied, read by `aftershock recover`.
 
-Rule: one JSON-lines file per run; every record is flushed and fsync'd before
-the call that writes it returns, and readers tolerate a torn or garbled line.
+Rule: one JSON-lines file per run; fault and resource records are fsync'd
+before the call that writes them returns (with every note queued before them);
+notes and samples are written in batches by the journal's writer thread; readers
+tolerate a torn or garbled line.
 """  # noqa: E501
 
 from aftershock.journal.faults import FAULT_EVENTS, FaultJournal, fault_key
