@@ -163,7 +163,7 @@ class PlaybookRunner:
         return AttemptResult(outcome=Outcome.RESTORED if restored else Outcome.DONE)
 
     async def _perform(self, step: ActionStepBase) -> list[str]:
-        action: str = getattr(step, "action", "")
+        action = step.action
         if action == "wait.healthy":
             return await self._wait_healthy(step)
         kind, _ = ACTIONS.get(action, (None, None))

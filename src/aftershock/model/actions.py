@@ -9,20 +9,30 @@ and escalate), ``ignore`` (carry on with the next step).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Final, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Final, Literal, Union
 
 from pydantic import Field, StrictInt
 
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
+from aftershock.model.catalog import class_name, step_model
 from aftershock.model.probes import StatusSet
 from aftershock.model.secrets import HttpUrlText, Text
 from aftershock.model.targets import TargetKind
 from aftershock.model.units import Duration
 
-__all__ = ["ACTIONS", "ActionStep", "ActionStepBase", "ErrorsMode"]
+__all__ = [
+    "ACTIONS",
+    "ACTION_TYPES",
+    "CATALOG",
+    "ActionStep",
+    "ActionStepBase",
+    "ActionType",
+    "ErrorsMode",
+]
 
 
 class ErrorsMode(StrEnum):
@@ -40,17 +50,18 @@ class ActionStepBase(Spec):
     timeout: Duration = Field(default=timedelta(seconds=60), description="Per-step time limit.")
     errors: ErrorsMode = ErrorsMode.TEMPORARY
 
+    action: str
+    with_: Spec = Field(alias="with")
+
     @property
     def params(self) -> Spec:
-        """The ``with:`` parameters of this step."""
-        value: Spec = self.__dict__["with_"]
-        return value
+        """The ``with:`` parameters of this step (the model its action's entry names)."""
+        return self.with_
 
-
-def _with(model: type[Spec], *, required: bool = False) -> object:
-    if required:
-        return Field(alias="with")
-    return Field(default_factory=model, alias="with")
+    @property
+    def action_type(self) -> ActionType:
+        """This step's catalog entry."""
+        return ACTION_TYPES[self.action]
 
 
 class RemoveToxicParams(Spec):
@@ -85,171 +96,108 @@ class WaitHealthyParams(Spec):
     within: Duration = timedelta(seconds=30)
 
 
-class DockerStart(ActionStepBase):
-    """Start stopped containers."""
+@dataclass(frozen=True, slots=True)
+class ActionType:
+    """One healing action: its name, the target kind it needs (None: standalone), parameters."""
 
-    action: Literal["docker.start"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class DockerRestartAction(ActionStepBase):
-    """Restart containers."""
-
-    action: Literal["docker.restart"]
-    with_: p.GraceParams = _with(p.GraceParams)  # type: ignore[assignment]
-
-
-class DockerUnpause(ActionStepBase):
-    """Unpause paused containers."""
-
-    action: Literal["docker.unpause"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
+    name: str
+    kind: TargetKind | None
+    params: type[Spec]
+    summary: str
+    params_required: bool = False
+    model_name: str = ""
+    """The step model's class name (and JSON Schema title); default from ``name``."""
 
 
-class ProcessStart(ActionStepBase):
-    """Start a supervised process that is not running."""
+_D, _K, _P, _T = TargetKind.DOCKER, TargetKind.KUBERNETES, TargetKind.PROCESS, TargetKind.TOXIPROXY
 
-    action: Literal["process.start"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class ProcessRestartAction(ActionStepBase):
-    """Restart a supervised process."""
-
-    action: Literal["process.restart"]
-    with_: p.GraceParams = _with(p.GraceParams)  # type: ignore[assignment]
-
-
-class ProcessResume(ActionStepBase):
-    """Resume a stopped process (SIGCONT)."""
-
-    action: Literal["process.resume"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class ToxiproxyReset(ActionStepBase):
-    """Remove every toxic and enable every proxy on the server."""
-
-    action: Literal["toxiproxy.reset"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class ToxiproxyEnable(ActionStepBase):
-    """Enable the target proxy."""
-
-    action: Literal["toxiproxy.enable"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class ToxiproxyRemoveToxic(ActionStepBase):
-    """Remove toxics from the target proxy."""
-
-    action: Literal["toxiproxy.removeToxic"]
-    with_: RemoveToxicParams = _with(RemoveToxicParams)  # type: ignore[assignment]
-
-
-class K8sRolloutRestartAction(ActionStepBase):
-    """Rollout-restart a workload."""
-
-    action: Literal["k8s.rolloutRestart"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class K8sDeletePodAction(ActionStepBase):
-    """Delete the selected pods."""
-
-    action: Literal["k8s.deletePod"]
-    with_: p.DeletePodParams = _with(p.DeletePodParams)  # type: ignore[assignment]
-
-
-class K8sScaleAction(ActionStepBase):
-    """Scale a workload."""
-
-    action: Literal["k8s.scale"]
-    with_: p.ScaleParams = _with(p.ScaleParams, required=True)  # type: ignore[assignment]
-
-
-class K8sUncordon(ActionStepBase):
-    """Make nodes schedulable again."""
-
-    action: Literal["k8s.uncordon"]
-    with_: p.NoParams = _with(p.NoParams)  # type: ignore[assignment]
-
-
-class HttpCall(ActionStepBase):
-    """Call a webhook."""
-
-    action: Literal["http.call"]
-    with_: HttpCallParams = _with(HttpCallParams, required=True)  # type: ignore[assignment]
-
-
-class Command(ActionStepBase):
-    """Run a command (argv, no shell)."""
-
-    action: Literal["command"]
-    with_: CommandParams = _with(CommandParams, required=True)  # type: ignore[assignment]
-
-
-class WaitHealthy(ActionStepBase):
-    """Verify the remediation worked: wait until the probe is healthy."""
-
-    action: Literal["wait.healthy"]
-    with_: WaitHealthyParams = _with(WaitHealthyParams, required=True)  # type: ignore[assignment]
-
-
-_STEPS: Final = (
-    DockerStart,
-    DockerRestartAction,
-    DockerUnpause,
-    ProcessStart,
-    ProcessRestartAction,
-    ProcessResume,
-    ToxiproxyReset,
-    ToxiproxyEnable,
-    ToxiproxyRemoveToxic,
-    K8sRolloutRestartAction,
-    K8sDeletePodAction,
-    K8sScaleAction,
-    K8sUncordon,
-    HttpCall,
-    Command,
-    WaitHealthy,
+CATALOG: Final[tuple[ActionType, ...]] = (
+    ActionType("docker.start", _D, p.NoParams, "Start stopped containers."),
+    ActionType(
+        "docker.restart", _D, p.GraceParams, "Restart containers.", model_name="DockerRestartAction"
+    ),
+    ActionType("docker.unpause", _D, p.NoParams, "Unpause paused containers."),
+    ActionType("process.start", _P, p.NoParams, "Start a supervised process that is not running."),
+    ActionType(
+        "process.restart",
+        _P,
+        p.GraceParams,
+        "Restart a supervised process.",
+        model_name="ProcessRestartAction",
+    ),
+    ActionType("process.resume", _P, p.NoParams, "Resume a stopped process (SIGCONT)."),
+    ActionType(
+        "toxiproxy.reset",
+        _T,
+        p.NoParams,
+        "Remove every toxic and enable every proxy on the server.",
+    ),
+    ActionType("toxiproxy.enable", _T, p.NoParams, "Enable the target proxy."),
+    ActionType(
+        "toxiproxy.removeToxic", _T, RemoveToxicParams, "Remove toxics from the target proxy."
+    ),
+    ActionType(
+        "k8s.rolloutRestart",
+        _K,
+        p.NoParams,
+        "Rollout-restart a workload.",
+        model_name="K8sRolloutRestartAction",
+    ),
+    ActionType(
+        "k8s.deletePod",
+        _K,
+        p.DeletePodParams,
+        "Delete the selected pods.",
+        model_name="K8sDeletePodAction",
+    ),
+    ActionType(
+        "k8s.scale",
+        _K,
+        p.ScaleParams,
+        "Scale a workload.",
+        params_required=True,
+        model_name="K8sScaleAction",
+    ),
+    ActionType("k8s.uncordon", _K, p.NoParams, "Make nodes schedulable again."),
+    ActionType("http.call", None, HttpCallParams, "Call a webhook.", params_required=True),
+    ActionType(
+        "command", None, CommandParams, "Run a command (argv, no shell).", params_required=True
+    ),
+    ActionType(
+        "wait.healthy",
+        None,
+        WaitHealthyParams,
+        "Verify the remediation worked: wait until the probe is healthy.",
+        params_required=True,
+    ),
 )
+"""Every healing action, in the order the schema lists them."""
 
-ActionStep = Annotated[
-    DockerStart
-    | DockerRestartAction
-    | DockerUnpause
-    | ProcessStart
-    | ProcessRestartAction
-    | ProcessResume
-    | ToxiproxyReset
-    | ToxiproxyEnable
-    | ToxiproxyRemoveToxic
-    | K8sRolloutRestartAction
-    | K8sDeletePodAction
-    | K8sScaleAction
-    | K8sUncordon
-    | HttpCall
-    | Command
-    | WaitHealthy,
-    Field(discriminator="action"),
-]
+ACTION_TYPES: Final[dict[str, ActionType]] = {action.name: action for action in CATALOG}
+
+
+def _step_model(action: ActionType) -> type[ActionStepBase]:
+    return step_model(
+        ActionStepBase,
+        discriminator="action",
+        name=action.name,
+        params=action.params,
+        params_required=action.params_required,
+        summary=action.summary,
+        model_name=action.model_name or class_name(action.name),
+    )
+
+
+STEP_MODELS: Final[tuple[type[ActionStepBase], ...]] = tuple(_step_model(a) for a in CATALOG)
+"""One step model per catalog entry, in catalog order."""
+
+if TYPE_CHECKING:
+    ActionStep = ActionStepBase
+else:
+    ActionStep = Annotated[Union[STEP_MODELS], Field(discriminator="action")]  # noqa: UP007
 """One playbook step; the ``action`` name selects its parameter model."""
 
-
-def _kind_of(name: str) -> TargetKind | None:
-    prefix = name.split(".", 1)[0]
-    return next((k for k in TargetKind if k.prefix == prefix), None)
-
-
-def _entry(cls: type[ActionStepBase]) -> tuple[str, tuple[TargetKind | None, type[Spec]]]:
-    name = str(get_args(cls.model_fields["action"].annotation)[0])
-    params = cls.model_fields["with_"].annotation
-    assert isinstance(params, type)
-    assert issubclass(params, Spec)
-    return name, (_kind_of(name), params)
-
-
-ACTIONS: Final[dict[str, tuple[TargetKind | None, type[Spec]]]] = dict(_entry(c) for c in _STEPS)
+ACTIONS: Final[dict[str, tuple[TargetKind | None, type[Spec]]]] = {
+    action.name: (action.kind, action.params) for action in CATALOG
+}
 """Action name → (target kind it needs, or None for standalone actions; parameter model)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Final
 
-from aftershock.model.actions import ACTIONS, ActionStep
+from aftershock.model.actions import ACTIONS, ActionStep, WaitHealthyParams
 from aftershock.model.experiment import BudgetAbort, Experiment, ProbeAbort
 from aftershock.model.faults import FAULTS
 from aftershock.model.policy import HealingPolicy
@@ -140,12 +140,12 @@ def _check_step(doc: HealingPolicy, step: ActionStep, at: Path) -> Iterator[Find
             problem = _kind_mismatch(step.action, spec.targets[step.target], kind.prefix)
             if problem:
                 yield (*at, "action"), problem
-    probe = getattr(step.params, "probe", None)
-    if step.action == "wait.healthy" and probe not in spec.watch:
-        yield (*at, "with", "probe"), _unknown("watched probe", str(probe), spec.watch)
-    within = getattr(step.params, "within", None)
-    if within is not None and within > step.timeout:
-        yield (*at, "with", "within"), "within is longer than the step's timeout"
+    params = step.params
+    if isinstance(params, WaitHealthyParams):
+        if params.probe not in spec.watch:
+            yield (*at, "with", "probe"), _unknown("watched probe", params.probe, spec.watch)
+        if params.within > step.timeout:
+            yield (*at, "with", "within"), "within is longer than the step's timeout"
 
 
 def _unknown(what: str, name: str, known: dict[str, object] | object) -> str:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Annotated, Final, TypeVar, Union
 
-from pydantic import Field, create_model
+from pydantic import Field
 
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
+from aftershock.model.catalog import class_name, step_model
 from aftershock.model.targets import TargetKind
 from aftershock.model.units import Duration
 
@@ -167,30 +168,16 @@ class FaultStepBase(Spec):
         return FAULT_TYPES[self.fault]
 
 
-def _class_name(fault: str) -> str:
-    """``toxiproxy.slow_close`` → ``ToxiproxySlowClose``; ``k8s.deletePod`` → ``K8sDeletePod``."""
-    words = fault.replace(".", "_").split("_")
-    return "".join(word[:1].upper() + word[1:] for word in words)
-
-
 def _step_model(fault: FaultType) -> type[FaultStepBase]:
-    with_field = (
-        Field(alias="with")
-        if fault.params_required
-        else Field(default_factory=fault.params, alias="with")
+    return step_model(
+        FaultStepBase,
+        discriminator="fault",
+        name=fault.name,
+        params=fault.params,
+        params_required=fault.params_required,
+        summary=fault.summary,
+        model_name=class_name(fault.name),
     )
-    fields: dict[str, Any] = {
-        "fault": (Literal[fault.name], ...),
-        "with_": (fault.params, with_field),
-    }
-    model = create_model(
-        _class_name(fault.name),
-        __base__=FaultStepBase,
-        __doc__=fault.summary,
-        __module__=__name__,
-        **fields,
-    )
-    return cast("type[FaultStepBase]", model)
 
 
 STEP_MODELS: Final[tuple[type[FaultStepBase], ...]] = tuple(_step_model(f) for f in CATALOG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from aftershock.errors import (
     DriverUnavailable,
@@ -13,7 +14,7 @@ from aftershock.errors import (
 )
 from aftershock.healer import Phase
 from aftershock.healer.remediate import classify
-from aftershock.model.actions import ActionStepBase, ErrorsMode
+from aftershock.model.actions import ActionStep, ActionStepBase, ErrorsMode
 from aftershock.testing import ManualClock
 
 from .helpers import RESTART, Harness, playbook, policy, wait_healthy
@@ -187,7 +188,9 @@ async def test_missing_handlers_and_drivers_are_permanent() -> None:
 
 
 def test_classify() -> None:
-    step = ActionStepBase(errors=ErrorsMode.IGNORE)
+    step = TypeAdapter(ActionStep).validate_python(
+        {"action": "docker.start", "target": "box", "errors": "ignore"}
+    )
     assert classify(step, TemporaryRemediationError("x", delay=3)) == (ErrorsMode.TEMPORARY, 3)
     assert classify(step, PermanentRemediationError("x")) == (ErrorsMode.PERMANENT, None)
     assert classify(step, RuntimeError("x")) == (ErrorsMode.IGNORE, None)
