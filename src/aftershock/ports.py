@@ -176,6 +176,13 @@ class Probe(Protocol):
         """Sample once. A timeout or error is a failed sample, not an exception."""
         ...
 
+    async def aclose(self) -> None:
+        """Release what the probe holds (its own keep-alive client); idempotent.
+
+        A client or connection lent to the probe by its owner stays open.
+        """
+        ...
+
 
 @runtime_checkable
 class Clock(Protocol):

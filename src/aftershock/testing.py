@@ -111,7 +111,8 @@ class FakeProbe:
     """A probe whose health is a function of clock time.
 
     ``health(t)`` returns a bool, a latency in seconds (float: success with that
-    latency), or a full ``ProbeResult``.
+    latency), or a full ``ProbeResult``. ``closes`` counts ``aclose`` calls, so a
+    test can check that whoever built the probe released it.
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class FakeProbe:
         self.health = health
         self.clock: Clock = clock or SystemClock()
         self.checks = 0
+        self.closes = 0
 
     async def check(self) -> ProbeResult:
         """One sample at the clock's current time."""
@@ -131,6 +133,10 @@ class FakeProbe:
         if isinstance(value, bool):
             return ProbeResult(ok=value, latency=0.001, started=now, detail="" if value else "down")
         return ProbeResult(ok=True, latency=float(value), started=now)
+
+    async def aclose(self) -> None:
+        """Count the call; a fake holds nothing."""
+        self.closes += 1
 
 
 @dataclass

@@ -6,13 +6,18 @@ healers and tests can live in one process.
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Sequence
 from typing import Final
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from aftershock.ports import Event, Probe, ProbeResult
+from aftershock.ports import Event, EventSink, Probe, ProbeResult
 
-__all__ = ["CONTENT_TYPE", "HealerMetrics", "MeteredProbe"]
+__all__ = ["CONTENT_TYPE", "FanOut", "HealerMetrics", "MeteredProbe"]
+
+_log = structlog.get_logger("aftershock.events")
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 _STATES: Final = ("healthy", "suspect", "unhealthy", "remediating", "recovering", "escalated")
@@ -120,22 +125,42 @@ class MeteredProbe:
         return result
 
     async def aclose(self) -> None:
-        """Close the wrapped probe if it can be closed."""
-        close = getattr(self.probe, "aclose", None)
-        if close is not None:
-            await close()
+        """Close the wrapped probe."""
+        await self.probe.aclose()
 
 
 class FanOut:
-    """An ``EventSink`` that forwards every event to each of its sinks."""
+    """An ``EventSink`` that forwards every event to each of its sinks, in order.
 
-    def __init__(self, sinks: list[object]) -> None:
-        self.sinks = sinks
+    A sink that raises does not stop the others, and it is not silent either:
+    the first error of each type from each sink is logged with its traceback
+    (``event sink failed``); repeats of it are counted in ``failures`` but not
+    logged again, so a sink broken for good cannot flood the log.
+    """
+
+    def __init__(self, sinks: Sequence[EventSink]) -> None:
+        self.sinks = tuple(sinks)
+        self.failures: collections.Counter[tuple[int, type[Exception]]] = collections.Counter()
+        """Errors so far by (index of the sink, exception type)."""
 
     def emit(self, event: Event) -> None:
-        """Forward the event; a failing sink does not stop the others."""
-        for sink in self.sinks:
+        """Forward the event to every sink; report a failing sink and go on."""
+        for index, sink in enumerate(self.sinks):
             try:
-                sink.emit(event)  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001, S112 - observability must never break healing
-                continue
+                sink.emit(event)
+            except Exception as exc:  # noqa: BLE001 - observability must never break healing
+                self._failed(index, sink, event, exc)
+
+    def _failed(self, index: int, sink: EventSink, event: Event, exc: Exception) -> None:
+        key = (index, type(exc))
+        self.failures[key] += 1
+        if self.failures[key] == 1:
+            _log.error(
+                "event sink failed",
+                sink=type(sink).__name__,
+                kind=event.kind,
+                run_id=event.run_id,
+                error=repr(exc),
+                exc_info=exc,
+                note="further errors of this type from this sink are counted, not logged",
+            )

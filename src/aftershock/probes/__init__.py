@@ -5,7 +5,7 @@ failed sample, never an exception and never a hang.
 """
 
 from aftershock.probes.command import CommandProbeAdapter
-from aftershock.probes.factory import ProbeAdapter, build_probe, sample_once
+from aftershock.probes.factory import build_probe, sample_once
 from aftershock.probes.http import HttpClient, HttpProbeAdapter
 from aftershock.probes.prometheus import PrometheusProbeAdapter
 from aftershock.probes.tcp import TcpProbeAdapter
@@ -14,7 +14,6 @@ __all__ = [
     "CommandProbeAdapter",
     "HttpClient",
     "HttpProbeAdapter",
-    "ProbeAdapter",
     "PrometheusProbeAdapter",
     "TcpProbeAdapter",
     "build_probe",

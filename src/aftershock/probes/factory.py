@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 from aftershock.model.probes import ProbeSpec
-from aftershock.ports import Clock, ProbeResult
+from aftershock.ports import Clock, Probe, ProbeResult
 from aftershock.probes.command import CommandProbeAdapter
 from aftershock.probes.http import HttpClient, HttpProbeAdapter, shared_client
 from aftershock.probes.prometheus import PrometheusProbeAdapter
 from aftershock.probes.tcp import TcpProbeAdapter
 
-__all__ = ["ProbeAdapter", "build_probe", "sample_once", "shared_client"]
-
-
-@runtime_checkable
-class ProbeAdapter(Protocol):
-    """A ``ports.Probe`` that holds resources (a keep-alive client) until ``aclose``."""
-
-    async def check(self) -> ProbeResult:
-        """Sample once; a timeout or error is a failed sample, not an exception."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release what the adapter holds; an injected HTTP client stays open."""
-        ...
+__all__ = ["build_probe", "sample_once", "shared_client"]
 
 
 def build_probe(
@@ -32,8 +17,8 @@ def build_probe(
     *,
     client: HttpClient | None = None,
     clock: Clock | None = None,
-) -> ProbeAdapter:
-    """The adapter for ``spec``'s kind.
+) -> Probe:
+    """The adapter for ``spec``'s kind; ``aclose`` it when done.
 
     ``client`` is shared by HTTP and Prometheus probes when given (its owner closes
     it); otherwise each of those adapters opens its own keep-alive client.
