@@ -204,9 +204,19 @@ class ProcessDriver:
         stop → SIGCONT if the recorded process still exists; kill/restart → start
         the process again if this driver supervises it and it is not running
         (from the journal alone there is nothing to start: see the module doc).
+
+        A handle prepared before this driver had started the target (no pid: a
+        dry run, or a crash between the intent and ``inject``) concerns the
+        process this driver supervises under that name, if it ever started one;
+        if it never did, nothing was done and there is nothing to undo.
         """
-        pid, starttime, _ = _undo_fields(handle, RevertFailed)
         name = handle.target
+        if handle.undo.get("pid") is None:
+            sup = self._procs.get(name)
+            if sup is None or sup.proc is None:
+                return
+            handle = handle.with_undo(pid=sup.proc.pid, starttime=sup.starttime)
+        pid, starttime, _ = _undo_fields(handle, RevertFailed)
         if handle.fault == "process.stop":
             if _send(pid, starttime, signal.SIGCONT, name, RevertFailed) and not await _until(
                 lambda: _state(pid) not in {"T", "t"}, _SETTLE
