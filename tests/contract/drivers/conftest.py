@@ -117,3 +117,12 @@ async def world(unstarted_world: World, case: FaultCase) -> AsyncIterator[World]
     async with AsyncExitStack() as stack:
         await unstarted_world.setup(stack)
         yield unstarted_world
+
+
+@pytest.fixture
+async def dry_world(unstarted_world: World, case: FaultCase) -> AsyncIterator[World]:
+    """The world set up with its driver built but never started, as a dry run leaves it."""
+    unstarted_world.started = False
+    async with AsyncExitStack() as stack:
+        await unstarted_world.setup(stack)
+        yield unstarted_world

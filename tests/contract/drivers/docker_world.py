@@ -69,8 +69,7 @@ class DockerWorld(World):
         self.victim = await asyncio.to_thread(self.factory, "victim")
         await asyncio.to_thread(self.factory, "bystander")
         driver = DockerDriver(Allowlist(containers=(r"^ast-",)))
-        await driver.start(stack)
-        self.driver = driver
+        await self.launch(driver, stack)
 
     def _inspect(self) -> dict[str, Any]:
         found = self.client.containers.list(

@@ -92,8 +92,7 @@ class KubernetesWorld(World):
             api_factory=_factory(self.kubeconfig),
             settle_timeout=60,
         )
-        await driver.start(stack)
-        self.driver = driver
+        await self.launch(driver, stack)
 
     def _read(self) -> dict[str, Any]:
         kube = self.kube

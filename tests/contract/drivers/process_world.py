@@ -80,8 +80,7 @@ class ProcessWorld(World):
     async def setup(self, stack: AsyncExitStack) -> None:
         stack.push_async_callback(self._none_left)
         driver = ProcessDriver({"victim": self.body})
-        await driver.start(stack)
-        self.driver = driver
+        await self.launch(driver, stack)
 
     async def _none_left(self) -> None:
         left = processes(self.argv)

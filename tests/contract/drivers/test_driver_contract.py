@@ -75,6 +75,19 @@ async def test_prepare_changes_nothing(world: World, case: FaultCase) -> None:
     assert await world.snapshot() == before
 
 
+async def test_a_dry_run_changes_nothing(dry_world: World, case: FaultCase) -> None:
+    # `aftershock run --dry-run` builds the drivers, never starts them, and only prepares.
+    world = dry_world
+    await world.quiet()
+    before = await world.snapshot()
+    handle = await world.driver.prepare(world.request(case))
+    assert await world.snapshot() == before
+    assert handle.resources, "the handle names nothing it would touch"
+    # Reverting what was only prepared (nothing was injected) touches nothing either.
+    await world.driver.revert(_through_json(handle))
+    assert await world.snapshot() == before
+
+
 async def test_revert_of_a_fault_never_injected_changes_nothing(
     world: World, case: FaultCase
 ) -> None:

@@ -63,8 +63,7 @@ class _ToxiproxyWorld(World):
 
     async def setup(self, stack: AsyncExitStack) -> None:
         driver = ToxiproxyDriver(Allowlist())
-        await driver.start(stack)
-        self.driver = driver
+        await self.launch(driver, stack)
         self.url = (await self._resolve(driver)).rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.url, timeout=10, trust_env=False)
         stack.push_async_callback(self._http.aclose)

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pytest
 
@@ -29,10 +29,18 @@ from aftershock.model.base import Spec
 from aftershock.model.targets import TargetSpec
 from aftershock.ports import FaultDriver, FaultRequest, Handle
 
-__all__ = ["FaultCase", "Snapshot", "World", "until"]
+__all__ = ["ClosableDriver", "FaultCase", "Snapshot", "World", "until"]
 
 Snapshot = Any
 """Plain, comparable data (dicts, lists, strings, numbers) describing the backend."""
+
+
+class ClosableDriver(FaultDriver, Protocol):
+    """A fault driver that can also be closed without having been started (every one can)."""
+
+    async def aclose(self) -> None:
+        """Close what the driver opened."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +80,8 @@ class World(ABC):
     Kubernetes controllers replace pods after the revert has set the replicas back.
     """
     driver: FaultDriver
+    started: bool = True
+    """Whether ``setup`` starts the driver; a dry run never starts drivers."""
 
     @classmethod
     @abstractmethod
@@ -80,7 +90,16 @@ class World(ABC):
 
     @abstractmethod
     async def setup(self, stack: AsyncExitStack) -> None:
-        """Make the backend's objects and start ``driver`` on ``stack``, as a run does."""
+        """Make the backend's objects and ``launch`` the driver."""
+
+    async def launch(self, driver: ClosableDriver, stack: AsyncExitStack) -> None:
+        """Start ``driver`` on ``stack`` as a run does; unless not ``started``: then only
+        close it with the stack, as a dry run leaves it (built, never started)."""
+        if self.started:
+            await driver.start(stack)
+        else:
+            stack.push_async_callback(driver.aclose)
+        self.driver = driver
 
     @abstractmethod
     async def snapshot(self) -> Snapshot:
