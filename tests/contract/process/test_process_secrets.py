@@ -16,11 +16,12 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from pydantic import TypeAdapter
 
 from aftershock.drivers.process import ProcessDriver
 from aftershock.drivers.standalone import post_json, run_command
 from aftershock.errors import FaultInjectionFailed, TemporaryRemediationError
-from aftershock.model.actions import Command
+from aftershock.model.actions import ActionStep, ActionStepBase
 from aftershock.model.secrets import Secret
 from aftershock.model.targets import ProcessTarget
 
@@ -106,8 +107,8 @@ async def test_a_secret_cut_by_the_start_of_the_log_tail_is_not_quoted_in_part(
     assert leaks(message, LONG) == [], message
 
 
-def command_step(secret: str, argv: list[str] | None = None) -> Command:
-    return Command.model_validate(
+def command_step(secret: str, argv: list[str] | None = None) -> ActionStepBase:
+    return TypeAdapter(ActionStep).validate_python(
         {
             "action": "command",
             "timeout": timedelta(seconds=20),
