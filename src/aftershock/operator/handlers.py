@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -23,12 +22,10 @@ import kopf
 import structlog
 
 from aftershock import runtime
-from aftershock.clock import SystemClock
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid
-from aftershock.healer import MemoryStateStore
 from aftershock.model import Experiment, HealingPolicy
 from aftershock.model.schema import GROUP, VERSION
-from aftershock.observability.metrics import FanOut
+from aftershock.observability.metrics import HealerMetrics
 from aftershock.operator.kube import KubeAccess
 from aftershock.operator.metrics import OperatorMetrics
 from aftershock.operator.resources import (
@@ -41,7 +38,7 @@ from aftershock.operator.resources import (
     valid_status,
     validate_resource,
 )
-from aftershock.runtime import RunOutcome
+from aftershock.runtime import Admission, HealerHost, RunOutcome
 from aftershock.settings import Settings
 
 __all__ = ["LEVER_CONFIGMAP", "OperatorState", "Scheduler", "build_registry", "resource_key"]
@@ -101,6 +98,30 @@ class OperatorState:
     healers: dict[str, str] = field(default_factory=dict)
     on_run: Callable[[str, str], None] | None = None
     """Test hook: called with (key, run id) when a run finishes."""
+    admission: Admission = field(init=False)
+    """The admission step of every run the operator starts (and of its scheduler)."""
+    healer_metrics: HealerMetrics = field(init=False)
+    """The healers' metrics, on the operator's registry: served on its ``/metrics``."""
+    healer_host: HealerHost | None = None
+    """The host of this leadership term's healers (see :meth:`healing_term`)."""
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.settings)
+        self.healer_metrics = HealerMetrics(self.metrics.registry)
+
+    @contextlib.asynccontextmanager
+    async def healing_term(self) -> AsyncIterator[HealerHost]:
+        """Host the healers of one leadership term; closing it stops every one of them.
+
+        The same host as ``aftershock heal`` (audit log, metrics, pauses), with
+        the healing state in memory.
+        """
+        async with HealerHost.for_operator(self.settings, metrics=self.healer_metrics) as host:
+            self.healer_host = host
+            try:
+                yield host
+            finally:
+                self.healer_host = None
 
     async def event(self, body: Mapping[str, Any], type_: str, reason: str, note: str) -> None:
         """Post a Kubernetes Event; never fail the caller over it."""
@@ -178,7 +199,9 @@ class OperatorState:
         await self.kube.patch_status(EXPERIMENTS, namespace, name, {"phase": "Running"})
         next_run = None
         try:
-            outcome = await runtime.run_experiment(experiment, settings=self.settings)
+            outcome = await runtime.run_experiment(
+                experiment, settings=self.settings, admission=self.admission
+            )
         except BudgetExhausted as exc:
             next_run = self._next_run(key)
             self.metrics.runs.labels(phase="Aborted").inc()
@@ -247,27 +270,12 @@ class OperatorState:
     async def _run_healer(
         self, policy: HealingPolicy, body: Mapping[str, Any], digest: str, stopped: Any
     ) -> None:
-        name = policy.metadata.name
-        async with AsyncExitStack() as stack:
-            drivers = runtime.build_drivers(
-                self.settings, policy.spec.targets, log_dir=self.settings.home / "logs" / name
-            )
-            for driver in drivers.values():
-                await driver.start(stack)
-            healer, probes = runtime.build_healer(
-                policy,
-                drivers=drivers,
-                clock=SystemClock(),
-                events=FanOut([]),
-                store=MemoryStateStore(),
-            )
-            for probe in probes:
-                close = getattr(probe, "aclose", None)
-                if close is not None:
-                    stack.push_async_callback(close)
-            healer.start()
-            stack.push_async_callback(healer.stop)
-            _log.info("healer started", policy=name)
+        host = self.healer_host
+        if host is None:
+            msg = "healers run only inside a leadership term (OperatorState.healing_term)"
+            raise RuntimeError(msg)
+        async with host.healing(policy):
+            _log.info("healer started", policy=policy.metadata.name)
             await _until_changed(body, digest, stopped)
 
     # ------------------------------------------------------------ the lever

@@ -79,7 +79,7 @@ async def _lead(
     *,
     schedule_store: Path | None,
 ) -> None:
-    """One leadership term: recover, mirror the lever, schedule, run kopf until it ends."""
+    """One leadership term: recover, mirror the lever, schedule, heal, run kopf until it ends."""
     settings = state.settings
     report = await runtime.recover(settings)
     _log.info(
@@ -90,7 +90,10 @@ async def _lead(
     )
     await state.sync_lever()
     scheduler = ChaosScheduler(
-        settings=settings, run=state.run_scheduled, store_path=schedule_store
+        settings=settings,
+        run=state.run_scheduled,
+        store_path=schedule_store,
+        admission=state.admission,
     )
     await scheduler.start()
     state.scheduler = scheduler
@@ -102,15 +105,16 @@ async def _lead(
 
     watcher = asyncio.create_task(watch_term())
     try:
-        root_tasks = await kopf.spawn_tasks(
-            registry=build_registry(state),
-            settings=kopf_settings(),
-            clusterwide=False,
-            namespaces=[state.namespace],
-            standalone=True,
-            stop_flag=term_over,
-        )
-        await kopf.run_tasks(root_tasks, ignored=_NotKopfs())
+        async with state.healing_term():
+            root_tasks = await kopf.spawn_tasks(
+                registry=build_registry(state),
+                settings=kopf_settings(),
+                clusterwide=False,
+                namespaces=[state.namespace],
+                standalone=True,
+                stop_flag=term_over,
+            )
+            await kopf.run_tasks(root_tasks, ignored=_NotKopfs())
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -1,32 +1,42 @@
 """The composition root: builds drivers, probes, journals, healers and the clock.
 
 Entry points (``cli/``, ``operator/``, ``scheduling/``) call only this package;
-everything below receives its collaborators from here.
+everything below receives its collaborators from here. Two steps are written
+once here and used by every entry point: admission (``Admission``: the kill
+switch, the budget gate, target leases) and starting healers (``HealerHost``).
 """
 
-from aftershock.runtime.experiments import (
-    RunOutcome,
+from aftershock.runtime.admission import (
+    KILL_SWITCH_ENGAGED,
+    Admission,
+    AdmissionCheck,
+    TargetLeases,
     lever_engaged,
-    new_run_id,
-    run_experiment,
-    run_is_live,
     set_lever,
 )
+from aftershock.runtime.experiments import RunOutcome, new_run_id, run_experiment, run_is_live
+from aftershock.runtime.healerhost import HealerHost, HealingNotes
 from aftershock.runtime.healing import run_healers
 from aftershock.runtime.recovery import RecoveryAction, RecoveryReport, ensure_home, recover
-from aftershock.runtime.wiring import build_drivers, build_healer, merged_targets, pause_file
+from aftershock.runtime.wiring import build_drivers, merged_targets, pause_file, paused_targets
 
 __all__ = [
+    "KILL_SWITCH_ENGAGED",
+    "Admission",
+    "AdmissionCheck",
+    "HealerHost",
+    "HealingNotes",
     "RecoveryAction",
     "RecoveryReport",
     "RunOutcome",
+    "TargetLeases",
     "build_drivers",
-    "build_healer",
     "ensure_home",
     "lever_engaged",
     "merged_targets",
     "new_run_id",
     "pause_file",
+    "paused_targets",
     "recover",
     "run_experiment",
     "run_healers",

@@ -1,7 +1,8 @@
-"""The composition root: builds drivers, probes, journals and the clock, and runs things.
+"""Experiment runs: admission, journal, drivers, probes, an in-process healer, the ledger.
 
-Entry points (``cli/``, ``operator/``, ``scheduling/``) call only this module;
-everything below receives its collaborators from here.
+``run_experiment`` is what ``aftershock run``, the scheduler and the operator
+call; a run holds a lock file while it lives, so ``recover`` never reverts a
+live run's faults.
 """
 
 from __future__ import annotations
@@ -22,55 +23,25 @@ from aftershock.clock import SystemClock
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
 from aftershock.engine.context import HealingObserver, NullSink, RunContext, new_seed
 from aftershock.engine.runner import Runner
-from aftershock.errors import BudgetExhausted
-from aftershock.healer import Healer, MemoryStateStore
 from aftershock.journal.faults import FaultJournal
-from aftershock.journal.ledger import Ledger
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
 from aftershock.model.targets import TargetKind, TargetSpec
-from aftershock.observability.metrics import FanOut
-from aftershock.ports import Clock, Event, EventSink, FaultDriver, Probe
+from aftershock.ports import Clock, EventSink, FaultDriver, Probe
 from aftershock.probes.factory import build_probe
-from aftershock.runtime.wiring import build_drivers, build_healer, merged_targets, pause_file
+from aftershock.runtime.admission import Admission, lever_engaged
+from aftershock.runtime.healerhost import HealerHost
+from aftershock.runtime.wiring import build_drivers, merged_targets, pause_file
 from aftershock.settings import Settings
-from aftershock.slo.budget import gate
 
-__all__ = [
-    "RunOutcome",
-    "lever_engaged",
-    "new_run_id",
-    "run_experiment",
-    "run_is_live",
-    "set_lever",
-]
+__all__ = ["RunOutcome", "new_run_id", "run_experiment", "run_is_live"]
 
 
 def new_run_id(now: datetime | None = None) -> str:
     """A sortable, unique run id: ``20261126T203000Z-3fa2c1``."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-# ---------------------------------------------------------------- the kill switch
-def _lever_path(settings: Settings) -> Path:
-    return settings.home / "lever"
-
-
-def lever_engaged(settings: Settings) -> bool:
-    """True while the kill switch is engaged (a file under ``$AFTERSHOCK_HOME``)."""
-    return _lever_path(settings).exists()
-
-
-def set_lever(settings: Settings, *, engaged: bool, reason: str = "") -> None:
-    """Engage or release the kill switch; running experiments poll it and abort."""
-    path = _lever_path(settings)
-    if engaged:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{datetime.now(UTC).isoformat()} {reason}\n", encoding="utf-8")
-    else:
-        path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- live-run locks
@@ -110,18 +81,6 @@ class RunOutcome:
     journal: Path
 
 
-def _gate(
-    settings: Settings, experiment: Experiment, ledger: Ledger, now: datetime, *, force: bool
-) -> dict[str, float]:
-    spec = experiment.spec
-    remaining = {name: ledger.remaining(name, slo.window, now) for name, slo in spec.slo.items()}
-    if spec.budget is not None and not force:
-        decision = gate(remaining[spec.budget.slo], spec.budget)
-        if not decision.allowed:
-            raise BudgetExhausted(decision.message)
-    return remaining
-
-
 async def run_experiment(
     experiment: Experiment,
     *,
@@ -137,8 +96,13 @@ async def run_experiment(
     healing: HealingObserver | None = None,
     policy: HealingPolicy | None = None,
     stop: asyncio.Event | None = None,
+    admission: Admission | None = None,
 ) -> RunOutcome:
-    """Run one experiment end to end: gate, journal, drivers, probes, verdict, ledger.
+    """Run one experiment end to end: admission, journal, drivers, probes, verdict, ledger.
+
+    ``admission`` (by default over ``settings``' lever and ledger) refuses the
+    run with ``BudgetExhausted``, or admits it for its whole length; the run is
+    booked in its ledger.
 
     With ``policy`` the healing policy runs in-process on the same drivers (the
     same supervised processes, the same containers), and the verdict says
@@ -153,59 +117,64 @@ async def run_experiment(
     clock = clock or SystemClock()
     run_id = run_id or new_run_id(clock.now())
     seed = new_seed() if seed is None else seed
-    if lever_engaged(settings) and not dry_run:
-        raise BudgetExhausted("the kill switch is engaged (aftershock lever release to allow runs)")
-    settings.home.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.home / "ledger.sqlite3")
-    remaining = _gate(settings, experiment, ledger, clock.now(), force=force)
-    journal = FaultJournal(settings.journal_dir, run_id)
-    targets = dict(experiment.spec.targets)
-    if policy is not None:
-        targets = merged_targets(targets, policy.spec.targets)
-    sink: EventSink = events or NullSink()
-    with _run_lock(settings, run_id), _pausing(settings, run_id, experiment, dry_run=dry_run):
-        async with AsyncExitStack() as stack:
-            if drivers is None:
-                drivers = build_drivers(settings, targets, log_dir=settings.home / "logs" / run_id)
-            if not dry_run:
-                for driver in drivers.values():
-                    await driver.start(stack)
-                await _provision(drivers, targets, journal, run_id)
-                if policy is not None and healing is None:
-                    healing = await _start_healer(
-                        stack, policy, drivers=drivers, clock=clock, events=sink, journal=journal
-                    )
-            if probes is None:
-                probes = {name: build_probe(spec) for name, spec in experiment.spec.probes.items()}
-                for probe in probes.values():
-                    close = getattr(probe, "aclose", None)
-                    if close is not None:
-                        stack.push_async_callback(close)
-            ctx = RunContext(
-                experiment=experiment,
-                run_id=run_id,
-                drivers=drivers,
-                probes=probes,
-                journal=journal,
-                clock=clock,
-                events=sink,
-                seed=seed,
-                dry_run=dry_run,
-                forced=force,
-                kill_switch=lambda: lever_engaged(settings),
-                remaining_budget=remaining,
-                healing=healing,
-                stop=stop or asyncio.Event(),
-            )
-            runner = Runner(ctx)
-            try:
-                result = await runner.run()
-            except asyncio.CancelledError:
-                if runner.result is not None and not dry_run:
-                    ledger.record_run(runner.result, journal_path=str(journal.path))
-                raise
-    if not dry_run:
-        ledger.record_run(result, journal_path=str(journal.path))
+    admission = admission or Admission(settings)
+    admitted = admission.admitted(
+        experiment, run_id=run_id, now=clock.now(), force=force, dry_run=dry_run
+    )
+    async with admitted as remaining:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        ledger = admission.ledger
+        journal = FaultJournal(settings.journal_dir, run_id)
+        targets = dict(experiment.spec.targets)
+        if policy is not None:
+            targets = merged_targets(targets, policy.spec.targets)
+        sink: EventSink = events or NullSink()
+        with _run_lock(settings, run_id), _pausing(settings, run_id, experiment, dry_run=dry_run):
+            async with AsyncExitStack() as stack:
+                if drivers is None:
+                    log_dir = settings.home / "logs" / run_id
+                    drivers = build_drivers(settings, targets, log_dir=log_dir)
+                if not dry_run:
+                    for driver in drivers.values():
+                        await driver.start(stack)
+                    await _provision(drivers, targets, journal, run_id)
+                    if policy is not None and healing is None:
+                        host = HealerHost.for_run(
+                            settings, clock=clock, events=sink, journal=journal
+                        )
+                        await stack.enter_async_context(host)
+                        healing = await host.add(policy, drivers=drivers)
+                if probes is None:
+                    probes = {
+                        name: build_probe(spec) for name, spec in experiment.spec.probes.items()
+                    }
+                    for probe in probes.values():
+                        stack.push_async_callback(probe.aclose)
+                ctx = RunContext(
+                    experiment=experiment,
+                    run_id=run_id,
+                    drivers=drivers,
+                    probes=probes,
+                    journal=journal,
+                    clock=clock,
+                    events=sink,
+                    seed=seed,
+                    dry_run=dry_run,
+                    forced=force,
+                    kill_switch=lambda: lever_engaged(settings),
+                    remaining_budget=remaining,
+                    healing=healing,
+                    stop=stop or asyncio.Event(),
+                )
+                runner = Runner(ctx)
+                try:
+                    result = await runner.run()
+                except asyncio.CancelledError:
+                    if runner.result is not None and not dry_run:
+                        ledger.record_run(runner.result, journal_path=str(journal.path))
+                    raise
+        if not dry_run:
+            ledger.record_run(result, journal_path=str(journal.path))
     return RunOutcome(result, journal.path)
 
 
@@ -220,64 +189,6 @@ async def _provision(
         for name, target in targets.items():
             if target.kind is TargetKind.TOXIPROXY:
                 await toxiproxy.provision(name, target, journal=journal, run_id=run_id)
-
-
-async def _start_healer(
-    stack: AsyncExitStack,
-    policy: HealingPolicy,
-    *,
-    drivers: Mapping[TargetKind, Any],
-    clock: Clock,
-    events: EventSink,
-    journal: FaultJournal,
-) -> Healer:
-    """Run the policy's healer for the length of the run; its actions go to the journal."""
-    t0 = clock.monotonic()
-    notes = _HealingNotes(journal, clock, t0)
-    healer, probes = build_healer(
-        policy,
-        drivers=drivers,
-        clock=clock,
-        events=FanOut([events, notes]),
-        store=MemoryStateStore(),
-    )
-    for probe in probes:
-        close = getattr(probe, "aclose", None)
-        if close is not None:
-            stack.push_async_callback(close)
-    healer.start()
-    stack.push_async_callback(healer.stop)
-    return healer
-
-
-class _HealingNotes:
-    """Writes the healer's steps into the run journal, where the report finds them."""
-
-    def __init__(self, journal: FaultJournal, clock: Clock, t0: float) -> None:
-        self.journal = journal
-        self.clock = clock
-        self.t0 = t0
-
-    def emit(self, event: Event) -> None:
-        f = event.fields
-        if event.kind == "healer.action":
-            self.journal.note(
-                "healing",
-                playbook=f.get("playbook"),
-                action=f.get("action"),
-                target=f.get("target"),
-                outcome=f.get("outcome"),
-                t=self.clock.monotonic() - self.t0,
-            )
-        elif event.kind == "incident.closed":
-            self.journal.note(
-                "incident",
-                target=f.get("target"),
-                mttr_seconds=f.get("mttr_seconds"),
-                detect_seconds=f.get("detect_seconds"),
-                first_action_seconds=f.get("first_action_seconds"),
-                t=self.clock.monotonic() - self.t0,
-            )
 
 
 @contextlib.contextmanager

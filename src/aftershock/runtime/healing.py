@@ -1,52 +1,25 @@
-"""Wiring of healers: ``aftershock heal`` (the daemon) and healers inside experiment runs."""
+"""``aftershock heal``: the healer daemon, one ``HealerHost`` behind a health server."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 
 import structlog
 
 from aftershock.clock import SystemClock
-from aftershock.healer import Healer, SqliteStateStore
 from aftershock.model.policy import HealingPolicy
-from aftershock.observability.audit import AuditLog
 from aftershock.observability.health import HealthServer
-from aftershock.observability.metrics import FanOut, HealerMetrics
+from aftershock.observability.metrics import HealerMetrics
 from aftershock.ports import Clock
-from aftershock.runtime.wiring import build_drivers, build_healer, merged_targets, pause_file
+from aftershock.runtime.healerhost import HealerHost
+from aftershock.runtime.wiring import merged_targets
 from aftershock.settings import Settings
 
-__all__ = ["pause_file", "run_healers"]
+__all__ = ["run_healers"]
 
 _log = structlog.get_logger("aftershock.heal")
-
-
-def _paused_targets(settings: Settings) -> set[str]:
-    names: set[str] = set()
-    for path in (settings.home / "pauses").glob("*.json"):
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            names.update(str(t) for t in json.loads(path.read_text(encoding="utf-8"))["targets"])
-    return names
-
-
-async def _follow_pauses(
-    settings: Settings, healers: Sequence[Healer], stop: asyncio.Event
-) -> None:
-    current: set[str] = set()
-    while not stop.is_set():
-        wanted = _paused_targets(settings)
-        for healer in healers:
-            if wanted - current:
-                healer.pause(wanted - current)
-            if current - wanted:
-                healer.resume(current - wanted)
-        current = wanted
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
 async def run_healers(
@@ -59,7 +32,11 @@ async def run_healers(
     clock: Clock | None = None,
     on_ready: Callable[[tuple[str, int]], None] | None = None,
 ) -> None:
-    """The healer daemon: every policy healed until ``stop`` is set, then a clean shutdown."""
+    """The healer daemon: every policy healed until ``stop`` is set, then a clean shutdown.
+
+    The policies share one set of drivers (one supervisor per process target).
+    The listen address is taken first, so a busy port fails before anything starts.
+    """
     clock = clock or SystemClock()
     if dry_run:
         policies = [
@@ -69,39 +46,20 @@ async def run_healers(
     settings.home.mkdir(parents=True, exist_ok=True)
     targets = merged_targets(*(p.spec.targets for p in policies))
     metrics = HealerMetrics()
-    audit = AuditLog(settings.home / "audit" / "healer.jsonl")
-    events = FanOut([audit, metrics])
-    store = SqliteStateStore(settings.home / "healer.sqlite3")
-    healers: list[Healer] = []
+    host = HealerHost.for_heal(settings, metrics=metrics, clock=clock)
+    server = HealthServer(
+        status=lambda: {"healers": [h.status().to_json() for h in host.healers]},
+        ready=host.ready,
+        metrics=metrics.render,
+    )
     async with AsyncExitStack() as stack:
-        stack.callback(audit.close)
-        drivers = build_drivers(settings, targets, log_dir=settings.home / "logs" / "healer")
-        for driver in drivers.values():
-            await driver.start(stack)
-        for policy in policies:
-            healer, probes = build_healer(
-                policy, drivers=drivers, clock=clock, events=events, store=store, metrics=metrics
-            )
-            for probe in probes:
-                close = getattr(probe, "aclose", None)
-                if close is not None:
-                    stack.push_async_callback(close)
-            healers.append(healer)
-            # /healthz reports each watch from the start; so must aftershock_watch_state.
-            status = healer.status()
-            for watch in status.watches:
-                metrics.watch_state(status.policy, watch.name, watch.target, watch.phase)
-        server = HealthServer(
-            status=lambda: {"healers": [h.status().to_json() for h in healers]},
-            ready=lambda: all(h.running for h in healers),
-            metrics=metrics.render,
-        )
         address = await server.start(*listen)
         stack.push_async_callback(server.close)
-        for healer in healers:
-            healer.start()
-            stack.push_async_callback(healer.stop)
+        await stack.enter_async_context(host)
+        drivers = await host.start_drivers(targets, log_dir=settings.home / "logs" / "healer")
+        for policy in policies:
+            await host.add(policy, drivers=drivers)
         if on_ready is not None:
             on_ready(address)
         _log.info("healer started", policies=[p.metadata.name for p in policies], listen=address)
-        await _follow_pauses(settings, healers, stop)
+        await stop.wait()

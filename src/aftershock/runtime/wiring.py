@@ -1,35 +1,26 @@
-"""Shared wiring: drivers for a set of targets, healers for a policy."""
+"""Shared wiring: drivers for a set of targets, targets merged across documents, pauses.
+
+A run with ``healing: pause`` writes its targets to a pause file
+(:func:`pause_file`) for as long as it runs; healer daemons read them all
+(:func:`paused_targets`) and stand back on those targets.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from aftershock.drivers.docker import DockerDriver
 from aftershock.drivers.process import ProcessDriver
-from aftershock.drivers.standalone import http_call, post_json, run_command
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
 from aftershock.errors import ConfigError
-from aftershock.healer import Healer
-from aftershock.healer.escalation import Escalation
-from aftershock.healer.state import StateStore
-from aftershock.model.policy import HealingPolicy
-from aftershock.model.secrets import reveal
 from aftershock.model.targets import ProcessTarget, TargetKind, TargetSpec
-from aftershock.observability.metrics import HealerMetrics, MeteredProbe
-from aftershock.ports import Clock, EventSink, Probe
-from aftershock.probes.factory import build_probe, shared_client
 from aftershock.settings import Settings
 
-__all__ = ["build_drivers", "build_healer", "merged_targets", "pause_file"]
-
-_log = structlog.get_logger("aftershock.heal")
+__all__ = ["build_drivers", "merged_targets", "pause_file", "paused_targets"]
 
 
 def build_drivers(
@@ -67,70 +58,15 @@ def merged_targets(*groups: Mapping[str, TargetSpec]) -> dict[str, TargetSpec]:
     return merged
 
 
-def _escalator(policy: HealingPolicy) -> Callable[[Escalation], Any]:
-    escalate = policy.spec.escalate
-
-    async def send(escalation: Escalation) -> None:
-        payload = {
-            "policy": escalation.policy,
-            "target": escalation.target,
-            "probe": escalation.probe,
-            "playbook": escalation.playbook,
-            "reason": escalation.reason,
-            "detail": escalation.detail,
-            "at": escalation.at.isoformat(),
-            "incident": escalation.incident,
-        }
-        if escalate is None:
-            _log.warning("escalation", **payload)
-            return
-        if escalate.webhook is not None:
-            hook = escalate.webhook
-            headers = {k: reveal(v) for k, v in hook.headers.items()}
-            async with asyncio.timeout(hook.timeout.total_seconds()):
-                await post_json(
-                    reveal(hook.url), payload, headers=headers, limit=hook.timeout.total_seconds()
-                )
-        if escalate.command:
-            env = {**os.environ, "AFTERSHOCK_ESCALATION": json.dumps(payload)}
-            process = await asyncio.create_subprocess_exec(*escalate.command, env=env)
-            async with asyncio.timeout(30):
-                await process.wait()
-
-    return send
-
-
-def build_healer(
-    policy: HealingPolicy,
-    *,
-    drivers: Mapping[Any, Any],
-    clock: Clock,
-    events: EventSink,
-    store: StateStore | None = None,
-    metrics: HealerMetrics | None = None,
-) -> tuple[Healer, list[Any]]:
-    """A healer for one policy over shared drivers; also returns what to ``aclose``."""
-    probes: dict[str, Probe] = {}
-    client = shared_client(len(policy.spec.watch))
-    for name, watch in policy.spec.watch.items():
-        probe: Probe = build_probe(watch, client=client)
-        if metrics is not None:
-            probe = MeteredProbe(probe, name, metrics)
-        probes[name] = probe
-    healer = Healer(
-        policy,
-        probes=probes,
-        actions=dict(drivers),
-        clock=clock,
-        events=events,
-        standalone={"http.call": http_call, "command": run_command},
-        store=store,
-        escalate=_escalator(policy),
-        stagger=True,
-    )
-    return healer, [*probes.values(), client]
-
-
 def pause_file(settings: Settings, run_id: str) -> Path:
     """Where a run asks healer daemons to stand back on its targets."""
     return settings.home / "pauses" / f"{run_id}.json"
+
+
+def paused_targets(settings: Settings) -> set[str]:
+    """The targets that running experiments ask healers to stand back on."""
+    names: set[str] = set()
+    for path in (settings.home / "pauses").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            names.update(str(t) for t in json.loads(path.read_text(encoding="utf-8"))["targets"])
+    return names

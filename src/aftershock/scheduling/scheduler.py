@@ -15,7 +15,10 @@ So the fire loop is ours, driven by the injected clock; APScheduler's
 (DST included); ``scheduling/store.py`` keeps a per-job anchor and the fire
 history in SQLite (``$AFTERSHOCK_HOME/schedule/jobs.sqlite3``); ``jobs.py``
 says which fires of a job are due; and the pure rules (blackout, jitter, the
-decision, the misfire policy) are in ``scheduling/policy.py``.
+decision, the misfire policy) are in ``scheduling/policy.py``. The kill
+switch and the budget gate are ``runtime.Admission``'s, the step every run
+takes: the scheduler asks it at each fire, to record why a fire is skipped,
+and the run asks it again when it starts.
 
 Misfire policy: a fire missed while the scheduler was not running is run once
 if it is at most ``misfire_grace`` late (10 minutes by default), otherwise it
@@ -43,11 +46,10 @@ import structlog
 
 from aftershock.clock import SystemClock
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, Problem
-from aftershock.journal.ledger import LEDGER_FILE, Ledger
 from aftershock.model.experiment import Experiment
 from aftershock.model.results import RunResult, RunStatus
 from aftershock.ports import Clock, Event, EventSink
-from aftershock.runtime import lever_engaged
+from aftershock.runtime import Admission
 from aftershock.scheduling.cron import build_trigger
 from aftershock.scheduling.jobs import Job
 from aftershock.scheduling.policy import (
@@ -60,7 +62,6 @@ from aftershock.scheduling.policy import (
 )
 from aftershock.scheduling.store import FireRow, ScheduleStore
 from aftershock.settings import Settings
-from aftershock.slo.budget import GateDecision, gate
 
 __all__ = ["ChaosScheduler", "HasRunResult", "RunCallable", "RunStatusLike"]
 
@@ -113,13 +114,17 @@ class ChaosScheduler:
         events: EventSink | None = None,
         seed: str = "",
         recheck_every: float = 60.0,
+        admission: Admission | None = None,
     ) -> None:
         """Open (or create) the store; nothing fires before ``start()``.
 
         ``seed`` feeds the deterministic jitter. ``recheck_every`` bounds each
         sleep, so a wall-clock jump (NTP, a suspended host) is noticed soon.
+        ``admission`` (by default over ``settings``' lever and ledger) is asked
+        about the kill switch and the budget gate at every fire; give the run
+        callable the same one.
         """
-        self._settings = settings
+        self._admission = admission or Admission(settings)
         self._run = run
         self._clock: Clock = clock or SystemClock()
         self._store = ScheduleStore(store_path or settings.home / "schedule" / "jobs.sqlite3")
@@ -131,7 +136,6 @@ class ChaosScheduler:
         self._running: dict[str, set[asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._ledger: Ledger | None = None
 
     # ------------------------------------------------------------ public API
     async def start(self) -> None:
@@ -306,34 +310,14 @@ class ChaosScheduler:
             self._start(job, ids[-1], replace=decision.reason is Reason.REPLACED)
 
     def _decide(self, job: Job, now: datetime) -> Decision:
-        first = decide(
-            job.schedule,
-            moment=now,
-            kill_switch=lever_engaged(self._settings),
-            running=self.running(job.key),
-            budget=None,
-        )
-        if not first.run:
-            return first
-        budget = self._gate(job.experiment, now)
-        if budget is None:
-            return first
+        admission = self._admission.check(job.experiment, now)
         return decide(
             job.schedule,
             moment=now,
-            kill_switch=False,
+            kill_switch=admission.kill_switch,
             running=self.running(job.key),
-            budget=budget,
+            budget=admission.budget,
         )
-
-    def _gate(self, experiment: Experiment, now: datetime) -> GateDecision | None:
-        spec = experiment.spec
-        if spec.budget is None or spec.budget.slo not in spec.slo:
-            return None
-        if self._ledger is None:
-            self._ledger = Ledger(self._settings.home / LEDGER_FILE)
-        window = spec.slo[spec.budget.slo].window
-        return gate(self._ledger.remaining(spec.budget.slo, window, now), spec.budget)
 
     # ------------------------------------------------------------ runs
     def _start(self, job: Job, fire_id: int, *, replace: bool) -> None:

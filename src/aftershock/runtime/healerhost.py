@@ -1,0 +1,397 @@
+"""``HealerHost``: the one place that starts healers, for ``run``, ``heal`` and the operator.
+
+A host holds what all its healers share: the state store, the event sinks
+(metrics, the audit log, a run's journal and events) and, in a daemon, the
+task that follows experiments' requests to stand back (``healing: pause``).
+For each healer it holds what that healer alone holds: its drivers (its own,
+or borrowed from the caller), its probes and their shared HTTP client, and
+its task. Leaving a healer's :meth:`HealerHost.healing` block, or the host,
+stops the healer first and then releases the rest in reverse order.
+
+The callers differ only in how the host is configured:
+
+==================  ==================  ===========================================
+constructor         state store         event sinks; pauses
+==================  ==================  ===========================================
+``for_run``         memory, per run     the run's events and journal; not followed
+``for_heal``        SQLite in the home  audit log and metrics; followed
+``for_operator``    memory              audit log and metrics; followed
+==================  ==================  ===========================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, Final, Protocol, Self
+
+import structlog
+
+from aftershock.clock import SystemClock
+from aftershock.drivers.standalone import http_call, post_json, run_command
+from aftershock.healer import (
+    STATE_FILE,
+    Escalation,
+    Healer,
+    MemoryStateStore,
+    SqliteStateStore,
+    StateStore,
+)
+from aftershock.model.policy import HealingPolicy
+from aftershock.model.secrets import reveal
+from aftershock.model.targets import TargetKind, TargetSpec
+from aftershock.observability.audit import AuditLog
+from aftershock.observability.metrics import FanOut, HealerMetrics, MeteredProbe
+from aftershock.ports import Clock, Event, EventSink, Probe
+from aftershock.probes.factory import build_probe, shared_client
+from aftershock.runtime.wiring import build_drivers, paused_targets
+from aftershock.settings import Settings
+
+__all__ = ["AUDIT_LOG", "PAUSE_POLL_SECONDS", "HealerHost", "HealingNotes", "Notebook"]
+
+AUDIT_LOG: Final = Path("audit") / "healer.jsonl"
+"""The healers' audit log, under ``$AFTERSHOCK_HOME``."""
+
+PAUSE_POLL_SECONDS: Final = 1.0
+"""How often a daemon's host looks for experiments asking healers to stand back."""
+
+_log = structlog.get_logger("aftershock.heal")
+
+
+class HealerHost:
+    """Starts healers and owns everything they hold; see the module docstring.
+
+    Use it as an async context manager; inside, :meth:`add` starts a healer
+    that lives as long as the host, and :meth:`healing` one that lives for a
+    block. Closing the host stops every healer it started, all together.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: StateStore,
+        clock: Clock | None = None,
+        sinks: Sequence[EventSink] = (),
+        metrics: HealerMetrics | None = None,
+        audit: Path | None = None,
+        follow_pauses: bool = False,
+    ) -> None:
+        """A host; nothing is opened before it is entered.
+
+        ``sinks`` receive every healer event; so do ``metrics`` (which also
+        times every probe sample and shows every watch's state from the start)
+        and, when ``audit`` is a path, an audit log there. ``follow_pauses``
+        makes the host's healers stand back on the targets of experiments
+        running with ``healing: pause``.
+        """
+        self.settings = settings
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = metrics
+        self._sinks = tuple(sinks)
+        self._audit_path = audit
+        self._follow = follow_pauses
+        self._healers: list[Healer] = []
+        self._paused: set[str] = set()
+        self._events: FanOut | None = None
+        self._stack: AsyncExitStack | None = None
+
+    # ------------------------------------------------------------ configurations
+    @classmethod
+    def for_run(
+        cls, settings: Settings, *, clock: Clock, events: EventSink, journal: Notebook
+    ) -> Self:
+        """The host of a policy healing inside an experiment run.
+
+        Its state is the run's alone (a run must not spend a daemon's
+        ``maxAttempts``), and its steps go to the run's events and journal,
+        where the report and the verdict find them.
+        """
+        notes = HealingNotes(journal, clock, clock.monotonic())
+        return cls(settings=settings, store=MemoryStateStore(), clock=clock, sinks=(events, notes))
+
+    @classmethod
+    def for_heal(
+        cls, settings: Settings, *, metrics: HealerMetrics, clock: Clock | None = None
+    ) -> Self:
+        """The host of ``aftershock heal``: state in SQLite under the home, so a
+        restarted daemon neither refills ``maxAttempts`` nor closes an open breaker."""
+        store = SqliteStateStore(settings.home / STATE_FILE)
+        return cls._daemon(settings, store=store, metrics=metrics, clock=clock)
+
+    @classmethod
+    def for_operator(
+        cls, settings: Settings, *, metrics: HealerMetrics, clock: Clock | None = None
+    ) -> Self:
+        """The host of the operator's healers: what ``heal`` has, with state in memory.
+
+        The operator's home is a volume shared by its replicas, where SQLite
+        must not live; its healing state starts afresh with each leadership term.
+        """
+        return cls._daemon(settings, store=MemoryStateStore(), metrics=metrics, clock=clock)
+
+    @classmethod
+    def _daemon(
+        cls,
+        settings: Settings,
+        *,
+        store: StateStore,
+        metrics: HealerMetrics,
+        clock: Clock | None,
+    ) -> Self:
+        return cls(
+            settings=settings,
+            store=store,
+            clock=clock,
+            metrics=metrics,
+            audit=settings.home / AUDIT_LOG,
+            follow_pauses=True,
+        )
+
+    # ------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            msg = "a HealerHost is entered once"
+            raise RuntimeError(msg)
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            sinks = list(self._sinks)
+            if self._audit_path is not None:
+                audit = AuditLog(self._audit_path)
+                stack.callback(audit.close)
+                sinks.append(audit)
+            if self.metrics is not None:
+                sinks.append(self.metrics)
+            self._events = FanOut(sinks)
+            if self._follow:
+                follower = asyncio.create_task(self._follow_pauses(), name="aftershock-pauses")
+                stack.push_async_callback(_cancel, follower)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        try:
+            await self._stop_all()
+        finally:
+            await stack.aclose()
+            self._events = None
+
+    async def _stop_all(self) -> None:
+        # Together: a daemon with many policies stops in the time of its slowest healer.
+        results = await asyncio.gather(
+            *(healer.stop() for healer in self._healers), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    # ------------------------------------------------------------ healers
+    @property
+    def healers(self) -> tuple[Healer, ...]:
+        """The healers running now, in the order they started."""
+        return tuple(self._healers)
+
+    def ready(self) -> bool:
+        """Whether the host runs at least one healer and every one of them is running."""
+        return bool(self._healers) and all(h.running for h in self._healers)
+
+    async def start_drivers(
+        self, targets: Mapping[str, TargetSpec], *, log_dir: Path
+    ) -> dict[TargetKind, Any]:
+        """Drivers for ``targets``, started now and stopped when the host closes.
+
+        Pass them to :meth:`add` to let several healers share them (one
+        supervisor per process target, one Docker client).
+        """
+        return await _started_drivers(self._open_stack(), self.settings, targets, log_dir)
+
+    async def add(
+        self, policy: HealingPolicy, *, drivers: Mapping[TargetKind, Any] | None = None
+    ) -> Healer:
+        """Start a healer for ``policy`` that runs until the host closes."""
+        healing = self.healing(policy, drivers=drivers)
+        return await self._open_stack().enter_async_context(healing)
+
+    @contextlib.asynccontextmanager
+    async def healing(
+        self, policy: HealingPolicy, *, drivers: Mapping[TargetKind, Any] | None = None
+    ) -> AsyncIterator[Healer]:
+        """Run a healer for ``policy`` for the block.
+
+        Without ``drivers`` the healer gets drivers of its own for the policy's
+        targets (their logs under ``$AFTERSHOCK_HOME/logs/<policy>``), stopped
+        after it; borrowed drivers stay with their owner.
+        """
+        events = self._open_events()
+        async with AsyncExitStack() as stack:
+            if drivers is None:
+                log_dir = self.settings.home / "logs" / policy.metadata.name
+                drivers = await _started_drivers(stack, self.settings, policy.spec.targets, log_dir)
+            healer = self._build(policy, drivers, events, stack)
+            if self.metrics is not None:
+                # Every watch is exported from the start, not only after its first transition.
+                status = healer.status()
+                for watch in status.watches:
+                    self.metrics.watch_state(status.policy, watch.name, watch.target, watch.phase)
+            if self._paused:
+                healer.pause(self._paused)
+            healer.start()
+            stack.push_async_callback(healer.stop)
+            self._healers.append(healer)
+            stack.callback(self._healers.remove, healer)
+            yield healer
+
+    def _build(
+        self,
+        policy: HealingPolicy,
+        drivers: Mapping[TargetKind, Any],
+        events: EventSink,
+        stack: AsyncExitStack,
+    ) -> Healer:
+        client = shared_client(len(policy.spec.watch))
+        stack.push_async_callback(client.aclose)
+        probes: dict[str, Probe] = {}
+        for name, watch in policy.spec.watch.items():
+            probe = build_probe(watch, client=client)
+            stack.push_async_callback(probe.aclose)
+            probes[name] = (
+                probe if self.metrics is None else MeteredProbe(probe, name, self.metrics)
+            )
+        return Healer(
+            policy,
+            probes=probes,
+            actions=dict(drivers),
+            clock=self.clock,
+            events=events,
+            standalone={"http.call": http_call, "command": run_command},
+            store=self.store,
+            escalate=_escalator(policy),
+            stagger=True,
+        )
+
+    def _open_stack(self) -> AsyncExitStack:
+        if self._stack is None:
+            msg = "enter the HealerHost (async with) before starting healers"
+            raise RuntimeError(msg)
+        return self._stack
+
+    def _open_events(self) -> FanOut:
+        self._open_stack()
+        assert self._events is not None  # set together with the stack
+        return self._events
+
+    # ------------------------------------------------------------ pauses
+    async def _follow_pauses(self) -> None:
+        while True:
+            self._apply_pauses(paused_targets(self.settings))
+            await asyncio.sleep(PAUSE_POLL_SECONDS)
+
+    def _apply_pauses(self, wanted: set[str]) -> None:
+        started, ended = wanted - self._paused, self._paused - wanted
+        for healer in self._healers:
+            if started:
+                healer.pause(started)
+            if ended:
+                healer.resume(ended)
+        self._paused = wanted
+
+
+async def _started_drivers(
+    stack: AsyncExitStack, settings: Settings, targets: Mapping[str, TargetSpec], log_dir: Path
+) -> dict[TargetKind, Any]:
+    drivers = build_drivers(settings, targets, log_dir=log_dir)
+    for driver in drivers.values():
+        await driver.start(stack)
+    return drivers
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+class Notebook(Protocol):
+    """The part of ``ports.RunJournal`` a healer inside a run writes to."""
+
+    def note(self, kind: str, **fields: Any) -> int:
+        """Record something about the run."""
+        ...
+
+
+class HealingNotes:
+    """An ``EventSink`` writing a healer's steps into a run journal, where the report finds them."""
+
+    def __init__(self, journal: Notebook, clock: Clock, t0: float) -> None:
+        """``t0`` is the run's start on ``clock``; notes carry seconds since then."""
+        self.journal = journal
+        self.clock = clock
+        self.t0 = t0
+
+    def emit(self, event: Event) -> None:
+        """Note remediation steps and closed incidents; other events are not the report's."""
+        f = event.fields
+        if event.kind == "healer.action":
+            self.journal.note(
+                "healing",
+                playbook=f.get("playbook"),
+                action=f.get("action"),
+                target=f.get("target"),
+                outcome=f.get("outcome"),
+                t=self.clock.monotonic() - self.t0,
+            )
+        elif event.kind == "incident.closed":
+            self.journal.note(
+                "incident",
+                target=f.get("target"),
+                mttr_seconds=f.get("mttr_seconds"),
+                detect_seconds=f.get("detect_seconds"),
+                first_action_seconds=f.get("first_action_seconds"),
+                t=self.clock.monotonic() - self.t0,
+            )
+
+
+def _escalator(policy: HealingPolicy) -> Callable[[Escalation], Any]:
+    escalate = policy.spec.escalate
+
+    async def send(escalation: Escalation) -> None:
+        payload = {
+            "policy": escalation.policy,
+            "target": escalation.target,
+            "probe": escalation.probe,
+            "playbook": escalation.playbook,
+            "reason": escalation.reason,
+            "detail": escalation.detail,
+            "at": escalation.at.isoformat(),
+            "incident": escalation.incident,
+        }
+        if escalate is None:
+            _log.warning("escalation", **payload)
+            return
+        if escalate.webhook is not None:
+            hook = escalate.webhook
+            headers = {k: reveal(v) for k, v in hook.headers.items()}
+            async with asyncio.timeout(hook.timeout.total_seconds()):
+                await post_json(
+                    reveal(hook.url), payload, headers=headers, limit=hook.timeout.total_seconds()
+                )
+        if escalate.command:
+            env = {**os.environ, "AFTERSHOCK_ESCALATION": json.dumps(payload)}
+            process = await asyncio.create_subprocess_exec(*escalate.command, env=env)
+            async with asyncio.timeout(30):
+                await process.wait()
+
+    return send
