@@ -202,10 +202,15 @@ class Replica:
         self.state: OperatorState | None = None
         self.runs: list[tuple[str, str]] = []
         self.task: asyncio.Task[None] | None = None
+        self.address: tuple[str, int] | None = None
+        """Where its health server (``/metrics``) listens, once it has started."""
 
     def _keep(self, state: OperatorState) -> None:
         self.state = state
         state.on_run = lambda key, run_id: self.runs.append((key, run_id))
+
+    def _listening(self, address: tuple[str, int] | None) -> None:
+        self.address = address
 
     def start(self) -> None:
         self.task = asyncio.create_task(
@@ -219,6 +224,7 @@ class Replica:
                 lease_duration=6.0,
                 renew_every=1.0,
                 on_state=self._keep,
+                on_ready=self._listening,
             )
         )
 

@@ -1,0 +1,120 @@
+"""A HealingPolicy resource is healed by the operator as ``aftershock heal`` heals a file.
+
+The operator runs in-process with its ServiceAccount's token; the policy
+watches a marker file with a command probe and heals by creating it. The
+operator's healer must write the audit lines and export the metrics that
+``aftershock heal`` does (both go through ``runtime.HealerHost``), and stop
+when the resource is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes
+import pytest
+
+from aftershock.observability.audit import read_audit
+from tests.e2e.operator.helpers import GROUP, NAMESPACE, VERSION, await_for
+
+pytestmark = [pytest.mark.kube, pytest.mark.slow]
+
+
+def healing_policy(name: str, marker: Path) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HealingPolicy",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "targets": {"svc": {"process": {"command": ["sleep", "120"]}}},
+            "watch": {
+                "marker": {
+                    "command": {"command": ["test", "-f", str(marker)]},
+                    "every": "100ms",
+                    "unhealthyAfter": 2,
+                    "healthyAfter": 1,
+                    "target": "svc",
+                }
+            },
+            "playbooks": [
+                {
+                    "name": "touch",
+                    "when": {"unhealthy": "marker"},
+                    "steps": [
+                        {"action": "command", "with": {"command": ["touch", str(marker)]}},
+                        {"action": "wait.healthy", "with": {"probe": "marker", "within": "5s"}},
+                    ],
+                    "limits": {
+                        "maxAttempts": 3,
+                        "backoff": {"initial": "1s", "max": "5s"},
+                        "cooldown": "1m",
+                    },
+                }
+            ],
+        },
+    }
+
+
+def audit(home: Path) -> list[dict[str, Any]]:
+    path = home / "audit" / "healer.jsonl"
+    return read_audit(path) if path.exists() else []
+
+
+def healed(home: Path) -> bool:
+    kinds = {r["kind"] for r in audit(home)}
+    return {"incident.closed", "healer.outcome"} <= kinds
+
+
+@pytest.mark.timeout(120)
+async def test_the_operator_heals_a_policy_with_the_audit_and_metrics_of_heal(
+    admin: Any, replicas: Any, tmp_path: Path
+) -> None:
+    replica = replicas("op-a")
+    await await_for(lambda: replica.leading and replica.address, 30, "the replica to lead")
+    custom = kubernetes.client.CustomObjectsApi(admin)
+    marker = tmp_path / "marker"
+    body = healing_policy("marker", marker)
+    await asyncio.to_thread(
+        custom.create_namespaced_custom_object, GROUP, VERSION, NAMESPACE, "healingpolicies", body
+    )
+    home = replica.settings.home
+    await await_for(lambda: healed(home), 60, "the operator's healer to heal the marker")
+    assert marker.exists()
+
+    records = audit(home)
+    key = f"{NAMESPACE}/marker"
+    assert {r["policy"] for r in records} == {key}
+    kinds = [r["kind"] for r in records]
+    for kind in ("watch.transition", "incident.opened", "healer.action", "incident.closed"):
+        assert kind in kinds, kinds
+    steps = [(r["action"], r["outcome"]) for r in records if r["kind"] == "healer.action"]
+    assert steps == [("command", "ok"), ("wait.healthy", "ok")]
+
+    host, port = replica.address
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"http://{host}:{port}/metrics")).text
+    labels = f'policy="{key}",probe="marker",state="healthy",target="svc"'
+    assert f"aftershock_watch_state{{{labels}}} 1.0" in metrics
+    assert (
+        f'aftershock_healer_actions_total{{action="command",outcome="ok",playbook="touch",policy="{key}"}} 1.0'
+        in metrics
+    )
+    assert 'aftershock_probe_latency_seconds_count{ok="true",probe="marker"}' in metrics
+    assert "aftershock_operator_healers 1.0" in metrics
+
+    await asyncio.to_thread(
+        custom.delete_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        NAMESPACE,
+        "healingpolicies",
+        "marker",
+    )
+    await await_for(
+        lambda: replica.state is not None and not replica.state.healers, 30, "the healer to stop"
+    )
+    host_ = replica.state.healer_host if replica.state is not None else None
+    assert host_ is not None and host_.healers == ()
