@@ -26,8 +26,10 @@ kubernetes, sqlite3, yaml) are translated at the adapter edge and chained as the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 __all__ = [
+    "KILL_SWITCH_ENGAGED",
     "AftershockError",
     "BudgetExhausted",
     "ConfigError",
@@ -133,6 +135,10 @@ class JournalError(AftershockError):
 
 class BudgetExhausted(AftershockError):
     """The error-budget gate refused to start a run."""
+
+
+KILL_SWITCH_ENGAGED: Final = "the kill switch is engaged (aftershock lever release to allow runs)"
+"""Why nothing starts while the lever is engaged (runs, scheduled fires, the operator)."""
 
 
 class RemediationError(AftershockError):

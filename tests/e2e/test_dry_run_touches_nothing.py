@@ -83,12 +83,7 @@ COVERAGE: dict[str, Coverage] = {
     "toxiproxy-outage.yaml": Coverage("run", frozenset({"toxiproxy"})),
 }
 
-KNOWN_BUGS = {
-    "healing-process.yaml": (
-        "aftershock heal --dry-run starts the policy's supervised processes: "
-        "runtime/healing.py run_healers starts every driver whatever dry_run says"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def test_every_file_in_experiments_is_covered() -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_INVALID",
     "fail",
     "home_problem",
+    "listen_address",
     "os_reason",
     "output_dir_problem",
     "output_file_problem",
@@ -44,6 +45,15 @@ def os_reason(exc: OSError) -> str:
     """An OSError as a short reason, with the file it names: ``/x: Not a directory``."""
     reason = exc.strerror or str(exc)
     return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """``host:port`` of a ``--listen`` option; a usage error (exit 2) otherwise."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        msg = f"invalid --listen {listen!r}; expected host:port, e.g. 127.0.0.1:9464"
+        raise typer.BadParameter(msg)
+    return host, int(port)
 
 
 def home_problem(home: Path) -> str | None:

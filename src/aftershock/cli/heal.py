@@ -10,20 +10,12 @@ from typing import Annotated
 import typer
 
 from aftershock import runtime
-from aftershock.cli.common import settings_or_exit
+from aftershock.cli.common import listen_address, settings_or_exit
 from aftershock.errors import AftershockError, ExperimentInvalid
 from aftershock.loading import load_paths
 from aftershock.model.policy import HealingPolicy
 
 __all__ = ["heal"]
-
-
-def _address(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        msg = f"invalid --listen {listen!r}; expected host:port, e.g. 127.0.0.1:9464"
-        raise typer.BadParameter(msg)
-    return host, int(port)
 
 
 def heal(
@@ -51,7 +43,7 @@ def heal(
         if not problems:
             typer.echo("error: no HealingPolicy documents found", err=True)
         raise typer.Exit(2)
-    address = _address(listen)
+    address = listen_address(listen)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from aftershock.cli.heal import _address
+from aftershock.cli.common import listen_address
 from aftershock.errors import AftershockError
 from aftershock.settings import load_settings
 
@@ -54,7 +54,7 @@ def operator(
     except AftershockError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    address = _address(listen)
+    address = listen_address(listen)
     who = identity or os.environ.get("POD_NAME") or socket.gethostname()
     where = namespace or _default_namespace()
     config = kubeconfig or (

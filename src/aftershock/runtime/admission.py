@@ -26,9 +26,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Protocol
 
-from aftershock.errors import BudgetExhausted
+from aftershock.errors import KILL_SWITCH_ENGAGED, BudgetExhausted
 from aftershock.journal.ledger import LEDGER_FILE, Ledger
 from aftershock.model.experiment import Experiment
 from aftershock.model.targets import TargetSpec
@@ -44,7 +44,6 @@ __all__ = [
     "set_lever",
 ]
 
-KILL_SWITCH_ENGAGED: Final = "the kill switch is engaged (aftershock lever release to allow runs)"
 """Why a run is refused while the lever is engaged."""
 
 

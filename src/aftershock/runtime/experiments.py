@@ -129,7 +129,13 @@ async def run_experiment(
         if policy is not None:
             targets = merged_targets(targets, policy.spec.targets)
         sink: EventSink = events or NullSink()
-        with _run_lock(settings, run_id), _pausing(settings, run_id, experiment, dry_run=dry_run):
+        # The journal closes (its queued notes written) inside the run's lock, so
+        # `aftershock recover` never numbers records of a file still being written.
+        with (
+            _run_lock(settings, run_id),
+            journal,
+            _pausing(settings, run_id, experiment, dry_run=dry_run),
+        ):
             async with AsyncExitStack() as stack:
                 if drivers is None:
                     log_dir = settings.home / "logs" / run_id

@@ -209,13 +209,17 @@ class HealerHost:
         return bool(self._healers) and all(h.running for h in self._healers)
 
     async def start_drivers(
-        self, targets: Mapping[str, TargetSpec], *, log_dir: Path
+        self, targets: Mapping[str, TargetSpec], *, log_dir: Path, dry_run: bool = False
     ) -> dict[TargetKind, Any]:
         """Drivers for ``targets``, started now and stopped when the host closes.
 
         Pass them to :meth:`add` to let several healers share them (one
-        supervisor per process target, one Docker client).
+        supervisor per process target, one Docker client). With ``dry_run``
+        they are built but not started: starting supervises processes, and a
+        dry run touches nothing (a dry-run action only names what it would do).
         """
+        if dry_run:
+            return build_drivers(self.settings, targets, log_dir=log_dir)
         return await _started_drivers(self._open_stack(), self.settings, targets, log_dir)
 
     async def add(

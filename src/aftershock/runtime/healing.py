@@ -56,7 +56,9 @@ async def run_healers(
         address = await server.start(*listen)
         stack.push_async_callback(server.close)
         await stack.enter_async_context(host)
-        drivers = await host.start_drivers(targets, log_dir=settings.home / "logs" / "healer")
+        drivers = await host.start_drivers(
+            targets, log_dir=settings.home / "logs" / "healer", dry_run=dry_run
+        )
         for policy in policies:
             await host.add(policy, drivers=drivers)
         if on_ready is not None:

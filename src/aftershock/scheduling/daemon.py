@@ -140,10 +140,13 @@ class _Watcher:
         settings: Settings,
         log: ScheduleLog,
         echo: Callable[[str], None],
+        *,
+        admission: runtime.Admission,
     ) -> None:
         self.directory = directory
         self.scheduler = scheduler
         self.settings = settings
+        self.admission = admission
         self.log = log
         self.echo = echo
         self.sources: dict[str, _Source] = {}
@@ -223,7 +226,7 @@ class _Watcher:
         policy = load_policy(experiment, source.path, self.settings) if source else None
         # A cancellation (Replace, stop) reverts the run's faults before it propagates.
         outcome = await runtime.run_experiment(
-            experiment, settings=self.settings, policy=policy, clock=clock
+            experiment, settings=self.settings, policy=policy, clock=clock, admission=self.admission
         )
         self.log.write(
             "schedule.run",
@@ -260,14 +263,16 @@ async def run_schedule(
     async def real_run(key: str, experiment: Experiment) -> RunStatusLike:
         return await holder[0].run(key, experiment, clock)
 
+    admission = runtime.Admission(settings)  # one gate for the scheduler's fires and its runs
     scheduler = ChaosScheduler(
         settings=settings,
         run=run or real_run,
         clock=clock,
         misfire_grace=misfire_grace,
         events=log,
+        admission=admission,
     )
-    watcher = _Watcher(directory, scheduler, settings, log, echo)
+    watcher = _Watcher(directory, scheduler, settings, log, echo, admission=admission)
     holder.append(watcher)
     snapshot = _snapshot(directory)
     watcher.reload()

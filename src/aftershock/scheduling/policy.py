@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from aftershock.errors import KILL_SWITCH_ENGAGED
 from aftershock.model.common import Blackout, Schedule
 from aftershock.slo.budget import GateDecision
 
@@ -160,7 +161,7 @@ def decide(
         (
             kill_switch,
             Reason.KILL_SWITCH,
-            "the kill switch is engaged (aftershock lever release to allow runs)",
+            KILL_SWITCH_ENGAGED,
         ),
         (
             window is not None,
