@@ -4,7 +4,7 @@ It also removes what a crashed run created for itself and never released (a
 proxy provisioned on an external Toxiproxy): exactly the proxy the journal
 says aftershock created, and nothing else. A proxy that existed before the run
 has no record; one created under the same name by someone else since is told
-apart by ``aftershock.drivers.toxiproxy_faults.created_by_us`` and left alone.
+apart by ``aftershock.drivers.toxiproxy.faults.created_by_us`` and left alone.
 Journals written before those records existed have none, and read as before.
 """
 

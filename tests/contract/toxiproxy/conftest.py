@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aftershock.drivers.toxiproxy_client import ToxiproxyClient
+from aftershock.drivers.toxiproxy.client import ToxiproxyClient
 from aftershock.proxy.server import EmbeddedToxiproxy
 from tests.contract.toxiproxy.peers import Recorder, Upstream
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
-from aftershock.drivers.toxiproxy_client import (
+from aftershock.drivers.toxiproxy.client import (
     Proxy,
     ToxiproxyAPIError,
     ToxiproxyClient,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from aftershock import __version__
-from aftershock.drivers.toxiproxy_client import (
+from aftershock.drivers.toxiproxy.client import (
     Proxy,
     Toxic,
     ToxiproxyAPIError,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from aftershock.drivers.toxiproxy import ToxiproxyDriver, toxic_attributes, toxic_name
-from aftershock.drivers.toxiproxy_client import ToxiproxyClient
+from aftershock.drivers.toxiproxy.client import ToxiproxyClient
 from aftershock.errors import (
     DriverUnavailable,
     FaultInjectionFailed,

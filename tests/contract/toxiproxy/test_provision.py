@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from aftershock.drivers.toxiproxy import PROXY, ToxiproxyDriver
-from aftershock.drivers.toxiproxy_client import Proxy, ToxiproxyClient
+from aftershock.drivers.toxiproxy.client import Proxy, ToxiproxyClient
 from aftershock.errors import DriverUnavailable
 from aftershock.journal.faults import FaultJournal, outstanding_resources
 from aftershock.journal.reading import read_journal

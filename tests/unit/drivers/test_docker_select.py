@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from aftershock.drivers.docker_select import (
+from aftershock.drivers.docker.select import (
     Candidate,
     candidate_from_listing,
     ids_from_cgroup,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aftershock.drivers.kubernetes_select import (
+from aftershock.drivers.kubernetes.select import (
     Candidate,
     OwnPod,
     match_pods,
@@ -21,7 +21,7 @@ from aftershock.drivers.kubernetes_select import (
     workload_candidate,
     workloads_of,
 )
-from aftershock.drivers.kubernetes_status import (
+from aftershock.drivers.kubernetes.status import (
     desired_replicas,
     ready_pods,
     ready_replicas,

@@ -1,7 +1,7 @@
 """The Docker SDK side of the Docker driver: clients, error translation, container state.
 
 Everything here is synchronous and runs in a worker thread (``asyncio.to_thread``
-in ``aftershock.drivers.docker``). ``_translated`` turns SDK errors into
+in ``aftershock.drivers.docker.driver``). ``_translated`` turns SDK errors into
 aftershock's tree at the edge; ``_wait_running``, ``_ensure_running`` and
 ``_crash`` are the container operations the driver composes.
 """

@@ -2,18 +2,18 @@
 
 Faults ``k8s.deletePod``, ``k8s.scale``, ``k8s.rolloutRestart``, ``k8s.cordon``;
 actions ``k8s.rolloutRestart``, ``k8s.deletePod``, ``k8s.scale``, ``k8s.uncordon``.
-What each one records and how it reverts is in ``kubernetes_faults``; which
-objects a target selects in ``kubernetes_select``.
+What each one records and how it reverts is in ``faults``; which
+objects a target selects in ``select``.
 
 The official client is synchronous, so every call runs in a worker thread
 (``asyncio.to_thread``). Only stable APIs are used (core/v1, apps/v1 and the
-``scale`` subresource). Errors are translated at the edge (``kubernetes_ops``)
+``scale`` subresource). Errors are translated at the edge (``api``)
 with the SDK's exception chained as the cause: an unreachable API server is
 ``DriverUnavailable`` (retried a few times), a refusal ``FaultInjectionFailed``
 or, on revert, ``RevertFailed``; 404 on something already gone counts as
 reverted, and 409 Conflicts are retried. Waits (for replacement pods, for a
 rollout) watch the API server, resuming from their resourceVersion and
-relisting on 410 Gone (``kubernetes_watch``).
+relisting on 410 Gone (``watch``).
 
 Blast radius: the namespace must be allowed (``Allowlist.allows_namespace``;
 an empty allowlist allows only targets named by kind and name); nodes are
@@ -34,9 +34,9 @@ import stamina
 import structlog
 from kubernetes import client
 
-from aftershock.drivers import kubernetes_faults as faults
-from aftershock.drivers import kubernetes_ops as ops
-from aftershock.drivers import kubernetes_select as sel
+from aftershock.drivers.kubernetes import api as ops
+from aftershock.drivers.kubernetes import faults
+from aftershock.drivers.kubernetes import select as sel
 from aftershock.errors import DriverUnavailable, FaultInjectionFailed, TargetRefused
 from aftershock.model.params import ScaleParams
 from aftershock.model.targets import KubernetesTarget, TargetKind, TargetSpec

@@ -9,8 +9,8 @@ A target with ``upstream`` makes aftershock create its proxy when it is
 missing. That creation is journaled like a fault, before the POST: as a
 resource (``provision``) or in the fault's own intent (``created_proxy`` is
 None until ``inject`` knows). Removing it deletes only the proxy aftershock
-created, by the rule in ``toxiproxy_faults.created_by_us``.
-Fault attributes and error translation live in ``toxiproxy_faults``.
+created, by the rule in ``faults.created_by_us``.
+Fault attributes and error translation live in ``faults``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from typing import Any, Protocol
 
 import httpx
 
-from aftershock.drivers.toxiproxy_client import (
+from aftershock.drivers.toxiproxy.client import (
     ToxiproxyClient,
     ToxiproxyConflict,
     ToxiproxyError,
     ToxiproxyNotFound,
 )
-from aftershock.drivers.toxiproxy_faults import (
+from aftershock.drivers.toxiproxy.faults import (
     _TYPES,
     DOWN,
     FOREIGN,

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
-from aftershock.drivers.process_os import (
+from aftershock.drivers.process.proc import (
     _FAULTS,
     ProcStat,
     _send,

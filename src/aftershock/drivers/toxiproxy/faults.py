@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar
 
 import stamina
 
-from aftershock.drivers.toxiproxy_client import (
+from aftershock.drivers.toxiproxy.client import (
     Proxy,
     ToxiproxyClient,
     ToxiproxyConflict,

@@ -1,6 +1,6 @@
 """The writes of the Kubernetes driver: scale, restart, delete, cordon; 409 Conflicts retried.
 
-Synchronous, in a worker thread, like ``kubernetes_ops``. A read-modify-write
+Synchronous, in a worker thread, like ``api``. A read-modify-write
 sends the read's ``resourceVersion`` back, so a concurrent writer makes it fail
 with 409 Conflict instead of being overwritten; ``update_with_retry`` then
 re-reads and re-applies, a bounded number of times. Every write is idempotent:
@@ -17,8 +17,8 @@ from typing import Any, Final
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from aftershock.drivers.kubernetes_ops import TIMEOUT, apps_method
-from aftershock.drivers.kubernetes_watch import json_of
+from aftershock.drivers.kubernetes.api import TIMEOUT, apps_method
+from aftershock.drivers.kubernetes.watch import json_of
 
 __all__ = [
     "CORDONED_BY",

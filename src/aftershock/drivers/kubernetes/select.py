@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from aftershock.drivers.kubernetes_status import is_ready
+from aftershock.drivers.kubernetes.status import is_ready
 from aftershock.errors import FaultInjectionFailed, TargetNotFound
 from aftershock.model.targets import KubernetesTarget
 

@@ -2,7 +2,7 @@
 
 The Docker SDK is synchronous, so every call runs in a worker thread
 (``asyncio.to_thread``) and the event loop never blocks on the daemon. Errors
-are translated at the edge (``docker_ops``), with the SDK's exception chained as
+are translated at the edge (``daemon``), with the SDK's exception chained as
 the cause:
 
 * the daemon cannot be reached → ``DriverUnavailable`` (retried a few times);
@@ -30,8 +30,8 @@ import docker.errors
 import stamina
 import structlog
 
-from aftershock.drivers import docker_select as sel
-from aftershock.drivers.docker_ops import (
+from aftershock.drivers.docker import select as sel
+from aftershock.drivers.docker.daemon import (
     _crash,
     _default_client,
     _ensure_running,

@@ -1,7 +1,7 @@
 """The ``kubernetes`` SDK side of the Kubernetes driver: client, errors, reads and writes.
 
 Everything here is synchronous and runs in a worker thread (``asyncio.to_thread``
-in ``aftershock.drivers.kubernetes``). Objects travel as the API's own JSON
+in ``aftershock.drivers.kubernetes.driver``). Objects travel as the API's own JSON
 (``_preload_content=False``), so what the driver records in a handle is exactly
 what the server said. ``translated`` turns SDK errors into aftershock's tree:
 
@@ -10,7 +10,7 @@ what the server said. ``translated`` turns SDK errors into aftershock's tree:
   revert check for 404 themselves: gone counts as reverted);
 * other 4xx → ``FaultInjectionFailed`` (apply, act) or ``RevertFailed`` (revert).
 
-The writes (with their 409 retries) are in ``kubernetes_changes``.
+The writes (with their 409 retries) are in ``changes``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from aftershock.drivers import kubernetes_select as sel
-from aftershock.drivers.kubernetes_watch import json_of
+from aftershock.drivers.kubernetes import select as sel
+from aftershock.drivers.kubernetes.watch import json_of
 from aftershock.errors import (
     AftershockError,
     DriverUnavailable,

@@ -34,11 +34,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from aftershock.drivers import kubernetes_changes as changes
-from aftershock.drivers import kubernetes_ops as ops
-from aftershock.drivers import kubernetes_select as sel
-from aftershock.drivers import kubernetes_status as status
-from aftershock.drivers.kubernetes_watch import NotReached, watch_until
+from aftershock.drivers.kubernetes import api as ops
+from aftershock.drivers.kubernetes import changes, status
+from aftershock.drivers.kubernetes import select as sel
+from aftershock.drivers.kubernetes.watch import NotReached, watch_until
 from aftershock.errors import RevertFailed
 from aftershock.model.params import DeletePodParams, ScaleParams
 from aftershock.ports import Handle
