@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, Self, runtime_checkable
 
 from aftershock.model.base import Spec
+from aftershock.model.faults import FaultType
 from aftershock.model.targets import TargetKind, TargetSpec
 
 __all__ = [
@@ -51,11 +52,16 @@ JSON = Any
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultRequest:
-    """One fault to apply: the resolved method step, with the run's context."""
+    """One fault to apply: the resolved method step, with the run's context.
+
+    ``fault`` is the catalog entry (``aftershock.model.faults.TOXIPROXY_LATENCY``,
+    ...): drivers find their handler by it, and get ``params`` as its typed
+    model from it (``fault.parse(params)``).
+    """
 
     run_id: str
     step: str
-    fault: str
+    fault: FaultType[Any]
     target_name: str
     target: TargetSpec
     params: Spec
@@ -67,9 +73,12 @@ class FaultRequest:
 class Handle:
     """What was done, to what, and how to undo it; a plain serializable record.
 
-    ``resources`` names every concrete thing touched (container ids, a proxy and
-    toxic, a pid). ``undo`` carries whatever the driver needs to revert without
-    the experiment document (the API URL, the previous replica count, ...).
+    ``fault`` is the fault's name (a handle is read back from the journal in
+    another process). ``resources`` names every concrete thing touched
+    (container ids, a proxy and toxic, a pid). ``undo`` carries whatever the
+    driver needs to revert without the experiment document (the API URL, the
+    previous replica count, ...): each driver's typed undo record as JSON,
+    written and read only through that driver's pair of functions.
     """
 
     run_id: str

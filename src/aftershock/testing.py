@@ -78,7 +78,7 @@ class FakeDriver:
             run_id=request.run_id,
             step=request.step,
             kind=self.kind,
-            fault=request.fault,
+            fault=request.fault.name,
             target=request.target_name,
             resources=(f"fake:{request.target_name}",),
         )

@@ -1,5 +1,9 @@
 """Healing actions that need no target: ``http.call`` (a webhook) and ``command`` (argv).
 
+Each is bound to its catalog entry in ``ACTIONS``; ``HANDLERS`` maps the
+names to the functions, for the healer. (``wait.healthy``, the third action
+without a target, needs the healer's own probes: the healer carries it out.)
+
 Both translate failures into the remediation vocabulary: a network error or a
 5xx is temporary (retry later), a 4xx or a missing executable is permanent.
 Error texts never carry a secret of the step: a command's output is redacted
@@ -12,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
 import httpx
 
+from aftershock.drivers.bindings import Bindings, action_handlers
 from aftershock.errors import PermanentRemediationError, TemporaryRemediationError
-from aftershock.model.actions import ActionStepBase, CommandParams, HttpCallParams
+from aftershock.model.actions import COMMAND, HTTP_CALL, ActionStepBase, ActionType
 from aftershock.model.secrets import Redactor, reveal, secret_values
 from aftershock.tls import client_context
 
-__all__ = ["http_call", "post_json", "run_command"]
+__all__ = ["ACTIONS", "HANDLERS", "StandaloneAction", "http_call", "post_json", "run_command"]
 
 _OUTPUT_LIMIT = 64 * 1024
 _TAIL = 200  # characters of a failed command's last output line quoted in the error
@@ -30,8 +36,7 @@ _TAIL = 200  # characters of a failed command's last output line quoted in the e
 
 async def http_call(step: ActionStepBase) -> str:
     """Call the step's webhook; return a one-line description of what happened."""
-    params = step.params
-    assert isinstance(params, HttpCallParams)
+    params = HTTP_CALL.parse(step.params)
     url = reveal(params.url)
     headers = {k: reveal(v) for k, v in params.headers.items()}
     body = reveal(params.body) if params.body is not None else None
@@ -81,8 +86,7 @@ async def post_json(
 
 async def run_command(step: ActionStepBase) -> str:
     """Run the step's command without a shell; fail on an unexpected exit code or timeout."""
-    params = step.params
-    assert isinstance(params, CommandParams)
+    params = COMMAND.parse(step.params)
     env = {**os.environ, **{k: reveal(v) for k, v in params.env.items()}}
     try:
         process = await asyncio.create_subprocess_exec(
@@ -115,3 +119,28 @@ async def run_command(step: ActionStepBase) -> str:
         msg = f"command {params.command[0]!r} exited {process.returncode}: {tail[0][:_TAIL]}"
         raise TemporaryRemediationError(msg)
     return f"command {params.command[0]!r} exited {process.returncode}"
+
+
+Handler = Callable[[ActionStepBase], Awaitable[str]]
+"""Carries out one step; returns a one-line description of what happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class StandaloneAction:
+    """A healing action with no target."""
+
+    action: ActionType[Any]
+    run: Handler
+
+
+ACTIONS: Final[Bindings[ActionType[Any], StandaloneAction]] = action_handlers(
+    None,
+    StandaloneAction(HTTP_CALL, http_call),
+    StandaloneAction(COMMAND, run_command),
+)
+"""The standalone healing actions of the catalog that a driver carries out."""
+
+HANDLERS: Final[Mapping[str, Handler]] = {
+    entry.name: handler.run for entry in ACTIONS if (handler := ACTIONS.get(entry)) is not None
+}
+"""Action name → handler, as the healer takes its standalone actions."""

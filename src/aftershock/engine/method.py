@@ -131,7 +131,7 @@ class MethodExecutor:
         request = FaultRequest(
             run_id=ctx.run_id,
             step=step.name,
-            fault=step.fault,
+            fault=step.fault_type,
             target_name=step.target,
             target=target,
             params=step.params,
@@ -143,7 +143,7 @@ class MethodExecutor:
         deadline: datetime = ctx.clock.now() + lasts + timedelta(seconds=ctx.revert_grace)
         self.book.records[step.name] = FaultRecord(
             step=step.name,
-            fault=request.fault,
+            fault=step.fault,
             target=step.target,
             resources=list(handle.resources),
         )
@@ -158,7 +158,7 @@ class MethodExecutor:
         self._emit(
             "fault.injected",
             step=step.name,
-            fault=request.fault,
+            fault=step.fault,
             target=step.target,
             resources=list(handle.resources),
         )

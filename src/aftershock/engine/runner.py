@@ -376,7 +376,7 @@ class Runner:
             request = FaultRequest(
                 run_id=self.ctx.run_id,
                 step=step.name,
-                fault=step.fault,
+                fault=step.fault_type,
                 target_name=step.target,
                 target=target,
                 params=step.params,
@@ -387,10 +387,10 @@ class Runner:
             except AftershockError as exc:
                 return Verdict(RunStatus.ERRORED, f"{step.name}: {exc}")
             lines.append(
-                f"{step.name}: would apply {request.fault} to {', '.join(handle.resources)}"
+                f"{step.name}: would apply {step.fault} to {', '.join(handle.resources)}"
             )
             self._emit(
-                "dry-run", step=step.name, fault=request.fault, resources=list(handle.resources)
+                "dry-run", step=step.name, fault=step.fault, resources=list(handle.resources)
             )
         return Verdict(RunStatus.PASSED, "dry run: nothing was touched", lines)
 

@@ -22,6 +22,7 @@ from pydantic import Field, StrictInt
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
 from aftershock.model.catalog import class_name, step_model
+from aftershock.model.faults import ParamsMismatch
 from aftershock.model.probes import StatusSet
 from aftershock.model.secrets import HttpUrlText, Text
 from aftershock.model.targets import TargetKind
@@ -135,10 +136,10 @@ class ActionType(Generic[P]):
     """The step model's class name (and JSON Schema title); default from ``name``."""
 
     def parse(self, params: Spec) -> P:
-        """``params`` as this action's model; ``TypeError`` if they are another model."""
+        """``params`` as this action's model; ``ParamsMismatch`` if they are another model."""
         if not isinstance(params, self.params):
             msg = f"{self.name} takes {self.params.__name__}, not {type(params).__name__}"
-            raise TypeError(msg)
+            raise ParamsMismatch(msg)
         return params
 
 

@@ -54,10 +54,19 @@ __all__ = [
     "FaultStep",
     "FaultStepBase",
     "FaultType",
+    "ParamsMismatch",
     "fault_type",
 ]
 
 P = TypeVar("P", bound=Spec)
+
+
+class ParamsMismatch(TypeError):
+    """A step's parameters are not the model its fault or action takes.
+
+    Step models make this impossible for parsed documents; it means a request
+    was built by hand with the wrong parameters (a programming error).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +81,10 @@ class FaultType(Generic[P]):
     """Whether ``with:`` must be given (the model has required fields)."""
 
     def parse(self, params: Spec) -> P:
-        """``params`` as this fault's model; ``TypeError`` if they are another model.
-
-        Step models guarantee the right model, so a mismatch is a programming error
-        (a request built by hand with the wrong parameters), not a user's.
-        """
+        """``params`` as this fault's model; ``ParamsMismatch`` if they are another model."""
         if not isinstance(params, self.params):
             msg = f"{self.name} takes {self.params.__name__}, not {type(params).__name__}"
-            raise TypeError(msg)
+            raise ParamsMismatch(msg)
         return params
 
 

@@ -4,7 +4,7 @@ It also removes what a crashed run created for itself and never released (a
 proxy provisioned on an external Toxiproxy): exactly the proxy the journal
 says aftershock created, and nothing else. A proxy that existed before the run
 has no record; one created under the same name by someone else since is told
-apart by ``aftershock.drivers.toxiproxy.faults.created_by_us`` and left alone.
+apart by ``aftershock.drivers.toxiproxy.ownership.created_by_us`` and left alone.
 Journals written before those records existed have none, and read as before.
 """
 
@@ -69,8 +69,8 @@ async def recover(
                 report.skipped_live.append(item.key)
                 continue
             handle = item.handle
-            if handle.kind is TargetKind.TOXIPROXY and handle.undo.get("api"):
-                apis.add(str(handle.undo["api"]))
+            if handle.kind is TargetKind.TOXIPROXY and (where := ToxiproxyDriver.located(handle)):
+                apis.add(where[0])
             journal = journals.setdefault(
                 item.run_id, FaultJournal(settings.journal_dir, item.run_id)
             )
@@ -92,8 +92,8 @@ async def recover(
             if run_is_live(settings, resource.run_id):
                 report.skipped_live.append(resource.key)
                 continue
-            if resource.handle.undo.get("api"):
-                apis.add(str(resource.handle.undo["api"]))
+            if where := ToxiproxyDriver.located(resource.handle):
+                apis.add(where[0])
             journal = journals.setdefault(
                 resource.run_id, FaultJournal(settings.journal_dir, resource.run_id)
             )
@@ -144,7 +144,9 @@ async def _release(
         return action(ok=False, message=str(exc))
     journal.resource_released(handle, outcome)
     template = _RELEASED.get(outcome, "proxy {proxy!r}: {outcome}")
-    return action(ok=True, message=template.format(proxy=handle.undo.get("proxy"), outcome=outcome))
+    where = ToxiproxyDriver.located(handle)
+    proxy = None if where is None else where[1]
+    return action(ok=True, message=template.format(proxy=proxy, outcome=outcome))
 
 
 _RUN_IN_TOXIC = re.compile(r"^aftershock-(\d{8}T\d{6}Z-[0-9a-f]{6})-")

@@ -24,7 +24,9 @@ from structlog.testing import capture_logs
 
 from aftershock.drivers.docker import DockerDriver
 from aftershock.errors import DriverUnavailable, FaultInjectionFailed, RevertFailed, TargetNotFound
+from aftershock.model.actions import ACTION_TYPES
 from aftershock.model.base import Spec
+from aftershock.model.faults import fault_type
 from aftershock.model.params import GraceParams, NoParams, SignalParams
 from aftershock.model.targets import DockerTarget, TargetSpec
 from aftershock.ports import ActionDriver, ActionRequest, FaultDriver, FaultRequest, Handle
@@ -52,13 +54,14 @@ def _target(host: str, **selector: Any) -> TargetSpec:
 def _request(
     host: str, fault: str, params: Spec | None = None, *, seed: int | None = 7, **selector: Any
 ) -> FaultRequest:
+    entry = fault_type(fault)
     return FaultRequest(
         run_id="run-1",
         step="step-1",
-        fault=fault,
+        fault=entry,
         target_name="api",
         target=_target(host, **selector),
-        params=params or NoParams(),
+        params=params or entry.params(),
         seed=seed,
     )
 
@@ -351,6 +354,11 @@ async def test_fault_on_a_stopped_container_is_target_not_found(
         await driver.prepare(_request(docker_host, "docker.pause", names=[box.name]))
 
 
+def _default_params(action: str) -> Spec:
+    entry = ACTION_TYPES.get(action)
+    return NoParams() if entry is None else entry.params()
+
+
 def _action(
     host: str,
     action: str,
@@ -363,7 +371,7 @@ def _action(
         action=action,
         target_name="api",
         target=_target(host, **selector),
-        params=params or NoParams(),
+        params=params or _default_params(action),
         dry_run=dry_run,
     )
 

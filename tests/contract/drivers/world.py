@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 import pytest
 
 from aftershock.model.base import Spec
+from aftershock.model.faults import fault_type
 from aftershock.model.targets import TargetSpec
 from aftershock.ports import FaultDriver, FaultRequest, Handle
 
@@ -133,7 +134,7 @@ class World(ABC):
         return FaultRequest(
             run_id="20261204T000000Z-c0ffee",
             step=step,
-            fault=case.fault,
+            fault=fault_type(case.fault),
             target_name="victim",
             target=self.target(case),
             params=case.params,

@@ -22,7 +22,9 @@ from kubernetes import client, config
 
 from aftershock.drivers.kubernetes import KubernetesDriver
 from aftershock.errors import DriverUnavailable, FaultInjectionFailed, TargetNotFound, TargetRefused
+from aftershock.model.actions import ACTION_TYPES
 from aftershock.model.base import Spec
+from aftershock.model.faults import fault_type
 from aftershock.model.params import DeletePodParams, NoParams, ScaleParams
 from aftershock.model.targets import KubernetesTarget, TargetSpec
 from aftershock.ports import ActionDriver, ActionRequest, FaultDriver, FaultRequest, Handle
@@ -61,15 +63,21 @@ def _target(namespace: str, **selector: Any) -> TargetSpec:
 def _request(
     namespace: str, fault: str, params: Spec | None = None, *, seed: int | None = 7, **sel: Any
 ) -> FaultRequest:
+    entry = fault_type(fault)
     return FaultRequest(
         run_id="run-1",
         step="step-1",
-        fault=fault,
+        fault=entry,
         target_name="web",
         target=_target(namespace, **sel),
-        params=params or NoParams(),
+        params=params or entry.params(),
         seed=seed,
     )
+
+
+def _default_params(action: str) -> Spec:
+    entry = ACTION_TYPES.get(action)
+    return NoParams() if entry is None else entry.params()
 
 
 def _action(
@@ -79,7 +87,7 @@ def _action(
         action=action,
         target_name="web",
         target=_target(namespace, **sel),
-        params=params or NoParams(),
+        params=params or _default_params(action),
         dry_run=dry_run,
     )
 

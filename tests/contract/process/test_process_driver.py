@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, suppress
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -19,10 +20,12 @@ import pytest
 
 from aftershock.drivers.process import ProcessDriver, read_stat
 from aftershock.errors import DriverUnavailable, FaultInjectionFailed, TargetNotFound
+from aftershock.model.actions import ACTION_TYPES
 from aftershock.model.base import Spec
+from aftershock.model.faults import FaultType, fault_type
 from aftershock.model.params import GraceParams, NoParams, SignalParams
 from aftershock.model.secrets import Secret
-from aftershock.model.targets import ProcessTarget, TargetSpec
+from aftershock.model.targets import ProcessTarget, TargetKind, TargetSpec
 from aftershock.ports import ActionDriver, ActionRequest, FaultDriver, FaultRequest, Handle
 
 Answer = Literal["ok", "refused", "timeout"]
@@ -74,13 +77,14 @@ def server(port: int, cwd: Path, **extra: object) -> ProcessTarget:
 
 
 def fault(name: str, target: ProcessTarget, params: Spec | None = None) -> FaultRequest:
+    entry = fault_type(name)
     return FaultRequest(
         run_id="run-1",
         step=name.split(".")[1],
-        fault=name,
+        fault=entry,
         target_name="web",
         target=TargetSpec(process=target),
-        params=params or NoParams(),
+        params=params or entry.params(),
     )
 
 
@@ -89,7 +93,7 @@ def action(name: str, target: ProcessTarget, *, dry_run: bool = False) -> Action
         action=name,
         target_name="web",
         target=TargetSpec(process=target),
-        params=NoParams(),
+        params=ACTION_TYPES[name].params() if name in ACTION_TYPES else NoParams(),
         dry_run=dry_run,
     )
 
@@ -283,6 +287,7 @@ _ORPHAN_SCRIPT = textwrap.dedent(
     import asyncio, json, sys
     from contextlib import AsyncExitStack, suppress
     from aftershock.drivers.process import ProcessDriver
+    from aftershock.model.faults import PROCESS_STOP
     from aftershock.model.params import NoParams
     from aftershock.model.targets import ProcessTarget, TargetSpec
     from aftershock.ports import FaultRequest
@@ -293,7 +298,7 @@ _ORPHAN_SCRIPT = textwrap.dedent(
         target = ProcessTarget(command=argv, ready=f"127.0.0.1:{port}", cwd=sys.argv[2])
         driver = ProcessDriver({"web": target})
         await driver.start(AsyncExitStack())
-        request = FaultRequest(run_id="r", step="freeze", fault="process.stop",
+        request = FaultRequest(run_id="r", step="freeze", fault=PROCESS_STOP,
                                target_name="web", target=TargetSpec(process=target),
                                params=NoParams())
         handle = await driver.inject(await driver.prepare(request))
@@ -433,8 +438,10 @@ async def test_unknown_targets_and_faults(tmp_path: Path) -> None:
     assert driver.status("nobody") == "exited"
     assert driver.pid("nobody") is None
     target = server(free_port(), tmp_path)
+    melt = FaultType("process.melt", TargetKind.PROCESS, NoParams, "not in the catalog")
+    request = replace(fault("process.kill", target), fault=melt, params=NoParams())
     with pytest.raises(FaultInjectionFailed, match="unknown fault"):
-        await driver.prepare(fault("process.melt", target))
+        await driver.prepare(request)
 
 
 async def test_ensure_started_is_idempotent_and_concurrency_safe(tmp_path: Path) -> None:

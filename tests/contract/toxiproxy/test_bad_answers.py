@@ -18,15 +18,11 @@ from typing import Any
 import pytest
 
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
-from aftershock.drivers.toxiproxy.client import (
-    Proxy,
-    ToxiproxyAPIError,
-    ToxiproxyClient,
-    ToxiproxyNotFound,
-    excerpt,
-)
+from aftershock.drivers.toxiproxy.client import ToxiproxyClient
+from aftershock.drivers.toxiproxy.errors import ToxiproxyAPIError, ToxiproxyNotFound, excerpt
+from aftershock.drivers.toxiproxy.resources import Proxy
 from aftershock.errors import DriverUnavailable, UnexpectedAnswer
-from aftershock.model.faults import FAULTS
+from aftershock.model.faults import TOXIPROXY_LATENCY
 from aftershock.model.targets import TargetSpec, ToxiproxyTarget
 from aftershock.ports import FaultRequest
 from aftershock.settings import Allowlist
@@ -251,10 +247,10 @@ def request(api: str) -> FaultRequest:
     return FaultRequest(
         run_id="r1",
         step="slow",
-        fault="toxiproxy.latency",
+        fault=TOXIPROXY_LATENCY,
         target_name="db",
         target=TargetSpec(toxiproxy=ToxiproxyTarget(api=api, proxy="db")),
-        params=FAULTS["toxiproxy.latency"][1].model_validate({"latency": "10ms"}),
+        params=TOXIPROXY_LATENCY.params.model_validate({"latency": "10ms"}),
     )
 
 

@@ -11,16 +11,15 @@ import httpx
 import pytest
 
 from aftershock import __version__
-from aftershock.drivers.toxiproxy.client import (
-    Proxy,
-    Toxic,
+from aftershock.drivers.toxiproxy.client import ToxiproxyClient
+from aftershock.drivers.toxiproxy.errors import (
     ToxiproxyAPIError,
     ToxiproxyBadRequest,
-    ToxiproxyClient,
     ToxiproxyConflict,
     ToxiproxyError,
     ToxiproxyNotFound,
 )
+from aftershock.drivers.toxiproxy.resources import Proxy, Toxic
 from aftershock.errors import DriverUnavailable
 from aftershock.proxy.server import EmbeddedToxiproxy
 from tests.contract.toxiproxy.peers import Recorder, Upstream, closed_port

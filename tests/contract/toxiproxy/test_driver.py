@@ -26,7 +26,12 @@ from aftershock.errors import (
     TargetRefused,
 )
 from aftershock.model.actions import RemoveToxicParams
-from aftershock.model.faults import FAULTS
+from aftershock.model.faults import (
+    TOXIPROXY_BANDWIDTH,
+    TOXIPROXY_LATENCY,
+    TOXIPROXY_SLICER,
+    fault_type,
+)
 from aftershock.model.params import NoParams
 from aftershock.model.targets import TargetSpec, ToxiproxyTarget
 from aftershock.ports import ActionDriver, ActionRequest, FaultDriver, FaultRequest, Handle
@@ -56,14 +61,14 @@ def target(api: str, **extra: Any) -> TargetSpec:
 
 
 def request(api: str, fault: str, params: dict[str, Any] | None = None, **kw: Any) -> FaultRequest:
-    model = FAULTS[fault][1]
+    entry = fault_type(fault)
     return FaultRequest(
         run_id=kw.pop("run_id", "r1"),
         step=kw.pop("step", "step"),
-        fault=fault,
+        fault=entry,
         target_name="db",
         target=kw.pop("target", None) or target(api),
-        params=model.model_validate(params or {}),
+        params=entry.params.model_validate(params or {}),
     )
 
 
@@ -126,7 +131,7 @@ def test_the_driver_fulfils_both_ports() -> None:
     drv = ToxiproxyDriver(Allowlist())
     assert isinstance(drv, FaultDriver)
     assert isinstance(drv, ActionDriver)
-    assert sorted(f for f in FAULTS if f.startswith("toxiproxy.")) == sorted(
+    assert sorted(f.name for f in drv.faults) == sorted(
         [
             "toxiproxy.latency",
             "toxiproxy.bandwidth",
@@ -392,18 +397,18 @@ async def test_leftovers_by_run_id(
 
 def test_toxic_names_and_units() -> None:
     assert toxic_name("20240101-abc", "slow-db") == "aftershock-20240101-abc-slow-db"
-    slicer = FAULTS["toxiproxy.slicer"][1].model_validate(
+    slicer = TOXIPROXY_SLICER.params.model_validate(
         {"averageSize": 64, "sizeVariation": 8, "delay": "1.5ms"}
     )
-    assert toxic_attributes("toxiproxy.slicer", slicer) == {
+    assert toxic_attributes(TOXIPROXY_SLICER, slicer) == {
         "average_size": 64,
         "size_variation": 8,
         "delay": 1500,  # microseconds
     }
-    latency = FAULTS["toxiproxy.latency"][1].model_validate({"latency": "1.5s", "jitter": "20ms"})
-    assert toxic_attributes("toxiproxy.latency", latency) == {"latency": 1500, "jitter": 20}
+    latency = TOXIPROXY_LATENCY.params.model_validate({"latency": "1.5s", "jitter": "20ms"})
+    assert toxic_attributes(TOXIPROXY_LATENCY, latency) == {"latency": 1500, "jitter": 20}
     with pytest.raises(FaultInjectionFailed):
-        toxic_attributes("toxiproxy.bandwidth", latency)
+        toxic_attributes(TOXIPROXY_BANDWIDTH, latency)
 
 
 # ---------------------------------------------------------------- embedded

@@ -16,11 +16,12 @@ import httpx
 import pytest
 
 from aftershock.drivers.toxiproxy import PROXY, ToxiproxyDriver
-from aftershock.drivers.toxiproxy.client import Proxy, ToxiproxyClient
+from aftershock.drivers.toxiproxy.client import ToxiproxyClient
+from aftershock.drivers.toxiproxy.resources import Proxy
 from aftershock.errors import DriverUnavailable
 from aftershock.journal.faults import FaultJournal, outstanding_resources
 from aftershock.journal.reading import read_journal
-from aftershock.model.faults import FAULTS
+from aftershock.model.faults import TOXIPROXY_LATENCY
 from aftershock.model.targets import TargetKind, TargetSpec, ToxiproxyTarget
 from aftershock.ports import FaultRequest, Handle
 from aftershock.proxy.server import EmbeddedToxiproxy
@@ -279,10 +280,10 @@ def latency(api: str, target: TargetSpec) -> FaultRequest:
     return FaultRequest(
         run_id=RUN,
         step="slow",
-        fault="toxiproxy.latency",
+        fault=TOXIPROXY_LATENCY,
         target_name="db",
         target=target,
-        params=FAULTS["toxiproxy.latency"][1].model_validate({"latency": "5ms"}),
+        params=TOXIPROXY_LATENCY.params.model_validate({"latency": "5ms"}),
     )
 
 

@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 
 from aftershock.drivers.kubernetes import KubernetesDriver
 from aftershock.errors import DriverUnavailable, FaultInjectionFailed, RevertFailed
-from aftershock.model.params import NoParams
+from aftershock.model.params import DeletePodParams
 from aftershock.model.targets import KubernetesTarget, TargetKind, TargetSpec
 from aftershock.ports import ActionRequest, Handle
 from aftershock.settings import Allowlist
@@ -277,7 +277,7 @@ async def test_no_kubernetes_configuration_is_driver_unavailable(
         action="k8s.deletePod",
         target_name="web",
         target=TargetSpec(kubernetes=KubernetesTarget(namespace=NS, selector="app=web")),
-        params=NoParams(),
+        params=DeletePodParams(),
     )
     try:
         with stamina.set_testing(True, attempts=1), pytest.raises(DriverUnavailable) as info:

@@ -7,15 +7,18 @@ from typing import Any
 
 import pytest
 
+from aftershock.drivers.kubernetes.actions import ACTIONS
+from aftershock.drivers.kubernetes.faults import FAULTS
 from aftershock.drivers.kubernetes.select import (
     Candidate,
     OwnPod,
+    Reach,
+    check_scope,
     match_pods,
     node_candidate,
     owner_chain,
     pick_count,
     pod_candidate,
-    scope,
     select,
     selector_string,
     workload_candidate,
@@ -85,24 +88,35 @@ def test_pick_count(mode: str, total: int, expected: int) -> None:
     assert pick_count(mode, total) == expected
 
 
+REACH: dict[str, Reach] = {
+    entry.name: handler.reach for entry, handler in [*FAULTS.items(), *ACTIONS.items()]
+}
+"""Each Kubernetes fault and action (by name) and what it reaches, as the driver binds them."""
+
+
+def _scope(operation: str, target: KubernetesTarget) -> str:
+    return check_scope(operation, REACH[operation], target, target_name="t")
+
+
 def test_scope_of_each_operation() -> None:
     pods = KubernetesTarget(namespace="shop", selector="app=web")
     node = KubernetesTarget(kind="Node", name="n1")
     daemon = KubernetesTarget(namespace="shop", kind="DaemonSet", name="agent")
-    assert scope("k8s.deletePod", pods, target_name="t") == "pods"
-    assert scope("k8s.deletePod", node, target_name="t") == "pods"  # the pods on that node
-    assert scope("k8s.scale", pods, target_name="t") == "workloads"  # their controllers
-    assert scope("k8s.rolloutRestart", daemon, target_name="t") == "workloads"
-    assert scope("k8s.cordon", node, target_name="t") == "nodes"
-    assert scope("k8s.uncordon", node, target_name="t") == "nodes"
+    assert _scope("k8s.deletePod", pods) == "pods"
+    assert _scope("k8s.deletePod", node) == "pods"  # the pods on that node
+    assert _scope("k8s.scale", pods) == "workloads"  # their controllers
+    assert _scope("k8s.rolloutRestart", daemon) == "workloads"
+    assert _scope("k8s.cordon", node) == "nodes"
+    assert _scope("k8s.uncordon", node) == "nodes"
     with pytest.raises(FaultInjectionFailed, match=r"t: k8s\.cordon acts on nodes"):
-        scope("k8s.cordon", pods, target_name="t")
+        _scope("k8s.cordon", pods)
     with pytest.raises(FaultInjectionFailed, match="cannot act on a DaemonSet"):
-        scope("k8s.scale", daemon, target_name="t")
+        _scope("k8s.scale", daemon)
     with pytest.raises(FaultInjectionFailed, match="cannot act on a Node"):
-        scope("k8s.rolloutRestart", node, target_name="t")
-    with pytest.raises(FaultInjectionFailed, match="unknown"):
-        scope("k8s.explode", pods, target_name="t")
+        _scope("k8s.rolloutRestart", node)
+    assert REACH["k8s.cordon"].eligible(Candidate(kind="Node", name="n"))
+    assert not REACH["k8s.uncordon"].eligible(Candidate(kind="Node", name="n"))
+    assert not REACH["k8s.deletePod"].eligible(Candidate(kind="Pod", name="p", terminating=True))
 
 
 def test_owner_chain_follows_replicasets_to_their_deployment() -> None:

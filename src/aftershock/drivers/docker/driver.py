@@ -1,5 +1,10 @@
 """Docker driver: kill, crash, stop, pause and restart containers; start, restart, unpause them.
 
+What each fault and action does is bound to its catalog entry in ``faults`` and
+``actions``; which containers a target selects is decided in ``select``. This
+module is the driver around them: clients per daemon URL, selection, and the
+undo record (``undo``) built at prepare and read back at inject and revert.
+
 The Docker SDK is synchronous, so every call runs in a worker thread
 (``asyncio.to_thread``) and the event loop never blocks on the daemon. Errors
 are translated at the edge (``daemon``), with the SDK's exception chained as
@@ -17,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal as signals
 import socket
 import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,18 +35,13 @@ import docker.errors
 import stamina
 import structlog
 
+from aftershock.drivers.bindings import params_checked
 from aftershock.drivers.docker import select as sel
-from aftershock.drivers.docker.daemon import (
-    _crash,
-    _default_client,
-    _ensure_running,
-    _exists,
-    _is_running,
-    _one_line,
-    _resolve,
-    _translated,
-    _wait_running,
-)
+from aftershock.drivers.docker.actions import ACTIONS
+from aftershock.drivers.docker.containers import exists, is_running
+from aftershock.drivers.docker.daemon import Phase, default_client, one_line, resolve, translated
+from aftershock.drivers.docker.faults import FAULT_STATES, FAULTS
+from aftershock.drivers.docker.undo import Chosen, DockerUndo, undo_of, with_undo
 from aftershock.errors import DriverUnavailable, FaultInjectionFailed, RevertFailed
 from aftershock.model.targets import DockerTarget, TargetKind
 from aftershock.ports import ActionRequest, FaultRequest, Handle
@@ -64,6 +64,8 @@ class DockerDriver:
     """
 
     kind: TargetKind = TargetKind.DOCKER
+    faults = FAULTS
+    actions = ACTIONS
 
     def __init__(
         self,
@@ -73,7 +75,7 @@ class DockerDriver:
         self_id: str | None = None,
     ) -> None:
         self._allowlist = allowlist
-        self._factory = client_factory or _default_client
+        self._factory = client_factory or default_client
         self._self_id = self_id
         self._detected: set[str] | None = None
         self._clients: dict[str, docker.DockerClient] = {}
@@ -93,29 +95,32 @@ class DockerDriver:
     async def prepare(self, request: FaultRequest) -> Handle:
         """Select the containers and record how to undo; changes nothing."""
         name = request.target_name
-        body, host = _resolve(request.target, name)
-        if request.fault not in sel.FAULTS:
-            raise FaultInjectionFailed(f"unknown docker fault {request.fault!r}", target=name)
+        body, host = resolve(request.target, name)
+        handler = FAULTS.get(request.fault)
+        if handler is None:
+            msg = f"unknown docker fault {request.fault.name!r}"
+            raise FaultInjectionFailed(msg, target=name)
+        with params_checked(name):
+            settings = handler.settings_for(request.params)
         selection = await self._select(
-            host, body, name, request.seed, sel.FAULT_STATES, run_id=request.run_id
+            host, body, name, request.seed, FAULT_STATES, run_id=request.run_id
         )
-        chosen = selection.chosen
-        undo: dict[str, Any] = {
-            "host": host,
-            "containers": [{"id": c.id, "name": c.name, "state": c.state} for c in chosen],
-            "names": [c.name for c in chosen],
-            "refused": list(selection.refused),
-            "own": list(selection.own),
-            **sel.fault_settings(request.fault, request.params),
-        }
+        undo = DockerUndo(
+            host=host,
+            containers=tuple(Chosen(id=c.id, name=c.name, state=c.state) for c in selection.chosen),
+            refused=selection.refused,
+            own=selection.own,
+            signal=settings.signal,
+            grace=settings.grace,
+        )
         return Handle(
             run_id=request.run_id,
             step=request.step,
             kind=TargetKind.DOCKER,
-            fault=request.fault,
+            fault=request.fault.name,
             target=name,
-            resources=tuple(c.id for c in chosen),
-            undo=undo,
+            resources=tuple(c.id for c in selection.chosen),
+            undo=undo.to_json(),
         )
 
     async def inject(self, handle: Handle) -> Handle:
@@ -124,43 +129,27 @@ class DockerDriver:
         Containers no longer running are skipped, so a retried inject does not fail
         on the ones an earlier attempt already hit.
         """
-        host = str(handle.undo["host"])
+        undo = undo_of(handle, FaultInjectionFailed)
+        handler = FAULTS.named(handle.fault)
+        if handler is None:
+            msg = f"unknown docker fault {handle.fault!r}"
+            raise FaultInjectionFailed(msg, target=handle.target)
 
         def apply(api: docker.APIClient) -> list[str]:
             hit: list[str] = []
             for cid in handle.resources:
                 state = api.inspect_container(cid)["State"]
-                if not _is_running(state) or state.get("Paused"):
+                if not is_running(state) or state.get("Paused"):
                     continue
-                self._apply_one(api, handle, cid)
+                handler.apply(api, cid, undo, handle.target)
                 hit.append(cid)
             return hit
 
-        hit = await self._call(host, handle.target, "apply", apply)
+        hit = await self._call(undo.host, handle.target, "apply", apply)
         self._log(handle.target, handle.run_id).info(
-            "docker.fault_applied",
-            fault=handle.fault,
-            containers=handle.undo.get("names"),
-            host=host,
+            "docker.fault_applied", fault=handle.fault, containers=list(undo.names), host=undo.host
         )
-        return handle.with_undo(applied=hit)
-
-    def _apply_one(self, api: docker.APIClient, handle: Handle, cid: str) -> None:
-        fault, undo = handle.fault, handle.undo
-        if fault == "docker.kill":
-            # Through the API, Docker records a manual stop: restart policies stay quiet.
-            api.kill(cid, signal=str(undo.get("signal", "SIGKILL")))
-        elif fault == "docker.crash":
-            sig = signals.Signals[str(undo.get("signal", "SIGKILL"))]
-            _crash(api, cid, sig, handle.target)
-        elif fault == "docker.stop":
-            api.stop(cid, timeout=int(undo.get("grace", sel.DEFAULT_GRACE)))
-        elif fault == "docker.pause":
-            api.pause(cid)
-        elif fault == "docker.restart":
-            api.restart(cid, timeout=int(undo.get("grace", sel.DEFAULT_GRACE)))
-        else:
-            raise FaultInjectionFailed(f"unknown docker fault {fault!r}", target=handle.target)
+        return with_undo(handle, replace(undo, applied=tuple(hit)))
 
     async def revert(self, handle: Handle) -> None:
         """Undo the fault; a container already restored, or removed, counts as reverted.
@@ -168,32 +157,31 @@ class DockerDriver:
         Every container is tried even when one fails, so one stuck container does not
         leave the others broken; the first failure is raised at the end.
         """
-        host = str(handle.undo["host"])
+        undo = undo_of(handle, RevertFailed)
+        handler = FAULTS.named(handle.fault)
+        if handler is None:
+            msg = f"unknown docker fault {handle.fault!r}"
+            raise RevertFailed(msg, target=handle.target)
 
         def restore(api: docker.APIClient) -> None:
             failures: list[str] = []
             for cid in handle.resources:
                 try:
-                    if handle.fault == "docker.pause":
-                        state = api.inspect_container(cid)["State"]
-                        if state.get("Paused"):
-                            api.unpause(cid)
-                    else:
-                        _ensure_running(api, cid)
+                    handler.restore(api, cid)
                 except docker.errors.NotFound as exc:
                     # Gone is reverted; but a 404 about something else (a missing
                     # network or image) while the container exists is a failure.
-                    if _exists(api, cid):
-                        failures.append(f"{cid[:12]}: {_one_line(exc)}")
+                    if exists(api, cid):
+                        failures.append(f"{cid[:12]}: {one_line(exc)}")
                 except (docker.errors.APIError, TimeoutError) as exc:
-                    failures.append(f"{cid[:12]}: {_one_line(exc)}")
+                    failures.append(f"{cid[:12]}: {one_line(exc)}")
             if failures:
-                msg = f"could not restore on {host}: {'; '.join(failures)}"
+                msg = f"could not restore on {undo.host}: {'; '.join(failures)}"
                 raise RevertFailed(msg, target=handle.target)
 
-        await self._call(host, handle.target, "revert", restore)
+        await self._call(undo.host, handle.target, "revert", restore)
         self._log(handle.target, handle.run_id).info(
-            "docker.fault_reverted", fault=handle.fault, containers=handle.undo.get("names")
+            "docker.fault_reverted", fault=handle.fault, containers=list(undo.names)
         )
 
     async def revert_from_journal(self, handle: Handle) -> None:
@@ -208,30 +196,26 @@ class DockerDriver:
         ``dry_run`` the names are returned and nothing is touched.
         """
         name = request.target_name
-        body, host = _resolve(request.target, name)
-        states = sel.ACTION_STATES.get(request.action)
-        if states is None:
+        body, host = resolve(request.target, name)
+        handler = ACTIONS.named(request.action)
+        if handler is None:
             raise FaultInjectionFailed(f"unknown docker action {request.action!r}", target=name)
+        with params_checked(name):
+            perform = handler.bound(request.params)
         # Unlike a fault, an action may find nothing to do (already running).
-        selection = await self._select(host, body, name, None, states, require_eligible=False)
+        selection = await self._select(
+            host, body, name, None, handler.states, require_eligible=False
+        )
         chosen = selection.chosen
         names = [c.name for c in chosen]
         if request.dry_run:
             return names
-        grace = sel.grace_seconds(request.params)
 
-        def perform(api: docker.APIClient) -> None:
+        def run(api: docker.APIClient) -> None:
             for c in chosen:
-                if request.action == "docker.unpause":
-                    api.unpause(c.id)
-                    continue
-                if request.action == "docker.start":
-                    api.start(c.id)
-                else:
-                    api.restart(c.id, timeout=grace)
-                _wait_running(api, c.id)
+                perform(api, c.id)
 
-        await self._call(host, name, "apply", perform)
+        await self._call(host, name, "apply", run)
         self._log(name, "").info("docker.action", action=request.action, containers=names)
         return names
 
@@ -286,13 +270,13 @@ class DockerDriver:
 
     @stamina.retry(on=DriverUnavailable, attempts=3, timeout=10)
     async def _call(
-        self, host: str, target: str, phase: str, fn: Callable[[docker.APIClient], T]
+        self, host: str, target: str, phase: Phase, fn: Callable[[docker.APIClient], T]
     ) -> T:
         # Retried only for an unreachable daemon; every operation is idempotent.
         return await asyncio.to_thread(self._run, host, target, phase, fn)
 
-    def _run(self, host: str, target: str, phase: str, fn: Callable[[docker.APIClient], T]) -> T:
-        with _translated(phase, target, host):
+    def _run(self, host: str, target: str, phase: Phase, fn: Callable[[docker.APIClient], T]) -> T:
+        with translated(phase, target, host):
             return fn(self._client(host).api)
 
     def _client(self, host: str) -> docker.DockerClient:

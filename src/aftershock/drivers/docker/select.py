@@ -21,23 +21,16 @@ import random
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from aftershock.errors import TargetNotFound
-from aftershock.model.params import GraceParams, SignalParams
 from aftershock.model.targets import DockerTarget
 from aftershock.settings import Allowlist
 
 __all__ = [
-    "ACTIONS",
-    "ACTION_STATES",
-    "FAULTS",
-    "FAULT_STATES",
     "Candidate",
     "Selection",
     "candidate_from_listing",
-    "fault_settings",
-    "grace_seconds",
     "ids_from_cgroup",
     "ids_from_mountinfo",
     "is_own",
@@ -45,23 +38,6 @@ __all__ = [
     "pick_count",
     "select",
 ]
-
-FAULTS: Final = frozenset(
-    {"docker.kill", "docker.crash", "docker.stop", "docker.pause", "docker.restart"}
-)
-"""The faults the Docker driver applies."""
-FAULT_STATES: Final = frozenset({"running"})
-"""A fault needs a running (not paused) container to break."""
-ACTION_STATES: Final[Mapping[str, frozenset[str]]] = {
-    "docker.start": frozenset({"created", "exited"}),
-    "docker.restart": frozenset({"created", "running", "paused", "exited", "restarting"}),
-    "docker.unpause": frozenset({"paused"}),
-}
-"""Each healing action and the Docker states it applies to; others are left alone."""
-ACTIONS: Final = frozenset(ACTION_STATES)
-"""The healing actions the Docker driver carries out."""
-DEFAULT_GRACE: Final = 10
-"""Seconds before SIGKILL when a stop or restart gives no grace (Docker's default)."""
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
 _SHORT_ID = re.compile(r"^[0-9a-f]{12,64}$")
@@ -105,22 +81,6 @@ def candidate_from_listing(row: Mapping[str, Any]) -> Candidate:
         labels={str(k): str(v) for k, v in (row.get("Labels") or {}).items()},
         state=str(row.get("State") or ""),
     )
-
-
-def grace_seconds(params: object) -> int:
-    """Whole seconds of grace (rounded up) from ``GraceParams``, else Docker's default."""
-    if isinstance(params, GraceParams):
-        return max(0, math.ceil(params.grace.total_seconds()))
-    return DEFAULT_GRACE
-
-
-def fault_settings(fault: str, params: object) -> dict[str, Any]:
-    """What of a fault's parameters the undo record keeps: the signal or the grace."""
-    if fault in {"docker.kill", "docker.crash"}:
-        return {"signal": params.signal if isinstance(params, SignalParams) else "SIGKILL"}
-    if fault in {"docker.stop", "docker.restart"}:
-        return {"grace": grace_seconds(params)}
-    return {}
 
 
 def pick_count(pick: int | str | None, total: int) -> int:

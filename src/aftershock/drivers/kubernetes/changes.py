@@ -10,8 +10,10 @@ a second revert is harmless.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Final
 
 from kubernetes import client
@@ -24,6 +26,7 @@ __all__ = [
     "CORDONED_BY",
     "RESTARTED_AT",
     "delete_pod",
+    "grace_seconds",
     "replicas_of",
     "restart",
     "set_cordon",
@@ -138,6 +141,11 @@ def restart(api: client.ApiClient, kind: str, namespace: str, name: str, stamp: 
             _request_timeout=TIMEOUT,
         )
     )
+
+
+def grace_seconds(grace: timedelta | None) -> int | None:
+    """Whole seconds of a deletion's grace, rounded up; ``None``: each pod's own."""
+    return None if grace is None else max(0, math.ceil(grace.total_seconds()))
 
 
 def delete_pod(

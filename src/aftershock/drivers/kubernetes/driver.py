@@ -2,8 +2,9 @@
 
 Faults ``k8s.deletePod``, ``k8s.scale``, ``k8s.rolloutRestart``, ``k8s.cordon``;
 actions ``k8s.rolloutRestart``, ``k8s.deletePod``, ``k8s.scale``, ``k8s.uncordon``.
-What each one records and how it reverts is in ``faults``; which
-objects a target selects in ``select``.
+Each is bound to its catalog entry in ``faults`` and ``actions``, with what it
+reaches (pods, workloads, nodes), what it records in the undo record
+(``undo``) and how it reverts; which objects a target selects is in ``select``.
 
 The official client is synchronous, so every call runs in a worker thread
 (``asyncio.to_thread``). Only stable APIs are used (core/v1, apps/v1 and the
@@ -26,19 +27,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import stamina
 import structlog
 from kubernetes import client
 
+from aftershock.drivers.bindings import params_checked
 from aftershock.drivers.kubernetes import api as ops
-from aftershock.drivers.kubernetes import faults
 from aftershock.drivers.kubernetes import select as sel
-from aftershock.errors import DriverUnavailable, FaultInjectionFailed, TargetRefused
-from aftershock.model.params import ScaleParams
+from aftershock.drivers.kubernetes.actions import ACTIONS
+from aftershock.drivers.kubernetes.faults import FAULTS, Settle
+from aftershock.drivers.kubernetes.undo import KubernetesUndo, undo_of, with_undo
+from aftershock.errors import DriverUnavailable, FaultInjectionFailed, RevertFailed, TargetRefused
 from aftershock.model.targets import KubernetesTarget, TargetKind, TargetSpec
 from aftershock.ports import ActionRequest, FaultRequest, Handle
 from aftershock.settings import Allowlist
@@ -62,6 +67,8 @@ class KubernetesDriver:
     """
 
     kind: TargetKind = TargetKind.KUBERNETES
+    faults = FAULTS
+    actions = ACTIONS
 
     def __init__(
         self,
@@ -93,28 +100,26 @@ class KubernetesDriver:
         """Select the objects and record how to undo; changes nothing."""
         name = request.target_name
         body = _resolve(request.target, name)
-        if request.fault not in sel.FAULTS:
-            raise FaultInjectionFailed(f"unknown kubernetes fault {request.fault!r}", target=name)
-        _check_params(request.fault, request.params, name)
+        handler = FAULTS.get(request.fault)
+        if handler is None:
+            msg = f"unknown kubernetes fault {request.fault.name!r}"
+            raise FaultInjectionFailed(msg, target=name)
         self._check_allowed(body, name)
-        scope = sel.scope(request.fault, body, target_name=name)
+        scope = sel.check_scope(request.fault.name, handler.reach, body, target_name=name)
 
-        def build(api: client.ApiClient) -> tuple[sel.Selection, dict[str, Any]]:
-            selection = self._select(
-                api, body, scope=scope, operation=request.fault, name=name, seed=request.seed
+        def build(api: client.ApiClient) -> tuple[sel.Selection, KubernetesUndo]:
+            selection = self._select(api, body, handler.reach, name=name, seed=request.seed)
+            base = KubernetesUndo(
+                server=str(api.configuration.host),
+                namespace="" if scope == "nodes" else body.namespace,
+                own=selection.own,
             )
-            namespace = "" if scope == "nodes" else body.namespace
-            undo = faults.plan(api, request.fault, namespace, selection.chosen, request.params)
-            return selection, {
-                "server": api.configuration.host,
-                "namespace": namespace,
-                "own": list(selection.own),
-                **undo,
-            }
+            with params_checked(name):
+                return selection, handler.planned(api, base, selection.chosen, request.params)
 
         selection, undo = await self._call(name, "apply", build)
         self._log(name, request.run_id).debug(
-            "k8s.selected", fault=request.fault, objects=[c.ref for c in selection.chosen]
+            "k8s.selected", fault=request.fault.name, objects=[c.ref for c in selection.chosen]
         )
         if selection.own:
             self._log(name, request.run_id).info("k8s.own_skipped", objects=list(selection.own))
@@ -122,19 +127,29 @@ class KubernetesDriver:
             run_id=request.run_id,
             step=request.step,
             kind=TargetKind.KUBERNETES,
-            fault=request.fault,
+            fault=request.fault.name,
             target=name,
             resources=tuple(c.ref for c in selection.chosen),
-            undo=undo,
+            undo=undo.to_json(),
         )
 
     async def inject(self, handle: Handle) -> Handle:
         """Apply the fault to every object of the handle; a retry does not hit twice."""
-        extra = await self._call(handle.target, "apply", lambda api: faults.apply(api, handle))
-        self._log(handle.target, handle.run_id).info(
-            "k8s.fault_applied", fault=handle.fault, objects=list(handle.resources), **extra
+        handler = FAULTS.named(handle.fault)
+        if handler is None:
+            msg = f"unknown kubernetes fault {handle.fault!r}"
+            raise FaultInjectionFailed(msg, target=handle.target)
+        undo = undo_of(handle, FaultInjectionFailed)
+        done = await self._call(
+            handle.target, "apply", lambda api: handler.apply(api, undo, handle.run_id)
         )
-        return handle.with_undo(**extra)
+        self._log(handle.target, handle.run_id).info(
+            "k8s.fault_applied",
+            fault=handle.fault,
+            objects=list(handle.resources),
+            **_hit(done),
+        )
+        return with_undo(handle, done)
 
     async def revert(self, handle: Handle) -> None:
         """Undo the fault (or wait, bounded, until the cluster has healed it); idempotent.
@@ -142,15 +157,23 @@ class KubernetesDriver:
         Works from the handle alone: ``aftershock recover`` calls it with a handle
         read back from the journal, in a new process.
         """
+        handler = FAULTS.named(handle.fault)
+        if handler is None:
+            raise RevertFailed(f"unknown kubernetes fault {handle.fault!r}", target=handle.target)
+        undo = undo_of(handle, RevertFailed)
         stop = threading.Event()
 
         def restore(api: client.ApiClient) -> list[str]:
-            recorded = handle.undo.get("server")
-            if recorded and recorded != api.configuration.host:
+            if undo.server and undo.server != api.configuration.host:
                 self._log(handle.target, handle.run_id).warning(
-                    "k8s.server_differs", recorded=recorded, now=api.configuration.host
+                    "k8s.server_differs", recorded=undo.server, now=api.configuration.host
                 )
-            return faults.restore(api, handle, timeout=self._settle_timeout, stop=stop)
+            settle = Settle(
+                target=handle.target,
+                deadline=time.monotonic() + self._settle_timeout,
+                stop=stop,
+            )
+            return handler.restore(api, undo, handle.run_id, settle)
 
         done = await self._call(handle.target, "revert", restore, stop=stop)
         self._log(handle.target, handle.run_id).info(
@@ -170,21 +193,22 @@ class KubernetesDriver:
         """
         name = request.target_name
         body = _resolve(request.target, name)
-        if request.action not in sel.ACTIONS:
+        handler = ACTIONS.named(request.action)
+        if handler is None:
             raise FaultInjectionFailed(f"unknown kubernetes action {request.action!r}", target=name)
-        _check_params(request.action, request.params, name)
+        with params_checked(name):
+            perform = handler.bound(request.params)
         self._check_allowed(body, name)
-        scope = sel.scope(request.action, body, target_name=name)
+        sel.check_scope(request.action, handler.reach, body, target_name=name)
 
-        def perform(api: client.ApiClient) -> list[str]:
-            selection = self._select(
-                api, body, scope=scope, operation=request.action, name=name, seed=None, action=True
-            )
+        def run(api: client.ApiClient) -> list[str]:
+            selection = self._select(api, body, handler.reach, name=name, seed=None, action=True)
             if request.dry_run:
                 return [c.ref for c in selection.chosen]
-            return faults.act(api, request.action, selection.chosen, request.params)
+            stamp = datetime.now(UTC).isoformat()
+            return [c.ref for c in selection.chosen if perform(api, c, stamp)]
 
-        done = await self._call(name, "act", perform)
+        done = await self._call(name, "act", run)
         self._log(name, "").info(
             "k8s.action", action=request.action, objects=done, dry_run=request.dry_run
         )
@@ -202,27 +226,25 @@ class KubernetesDriver:
         self,
         api: client.ApiClient,
         body: KubernetesTarget,
+        reach: sel.Reach,
         *,
-        scope: sel.Scope,
-        operation: str,
         name: str,
         seed: int | None,
         action: bool = False,
     ) -> sel.Selection:
-        if scope == "nodes":
+        if reach.scope == "nodes":
             candidates = ops.list_nodes(api, body.name, body.selector)
-        elif scope == "pods":
+        elif reach.scope == "pods":
             candidates = sel.match_pods(body, ops.list_pods(api, body.namespace, body.selector))
         elif body.kind in sel.WORKLOAD_KINDS:
             candidates = ops.list_workloads(
                 api, body.kind, body.namespace, body.name, body.selector
             )
         else:  # the workloads controlling the matched pods
-            kinds = sel.SCALABLE if operation == "k8s.scale" else sel.RESTARTABLE
             pods = sel.match_pods(body, ops.list_pods(api, body.namespace, body.selector))
             candidates = [
                 w
-                for kind, wname in sorted(sel.workloads_of(pods, kinds))
+                for kind, wname in sorted(sel.workloads_of(pods, reach.kinds))
                 for w in ops.list_workloads(api, kind, body.namespace, wname, None)
             ]
         return sel.select(
@@ -230,11 +252,11 @@ class KubernetesDriver:
             mode=body.mode,
             seed=seed,
             target_name=name,
-            own=None if scope == "nodes" else self._own(api, body.namespace),
-            eligible=_eligibility(operation),
+            own=None if reach.scope == "nodes" else self._own(api, body.namespace),
+            eligible=reach.eligible,
             require_eligible=not action,
-            what=_WHAT[scope],
-            where=_where(body, scope),
+            what=_WHAT[reach.scope],
+            where=_where(body, reach.scope),
         )
 
     def _own(self, api: client.ApiClient, namespace: str) -> sel.OwnPod | None:
@@ -291,17 +313,14 @@ def _resolve(target: TargetSpec, name: str) -> KubernetesTarget:
     return target.kubernetes
 
 
-def _check_params(operation: str, params: object, name: str) -> None:
-    if operation == "k8s.scale" and not isinstance(params, ScaleParams):
-        raise FaultInjectionFailed("k8s.scale needs with: {replicas: N}", target=name)
-
-
-def _eligibility(operation: str) -> Callable[[sel.Candidate], bool]:
-    if operation == "k8s.cordon":
-        return lambda c: not c.unschedulable
-    if operation == "k8s.uncordon":
-        return lambda c: c.unschedulable
-    return lambda c: not c.terminating
+def _hit(undo: KubernetesUndo) -> dict[str, list[str]]:
+    """What inject hit, for the log line (deleted pods, cordoned nodes)."""
+    hit: dict[str, list[str]] = {}
+    if undo.deleted is not None:
+        hit["deleted"] = list(undo.deleted)
+    if undo.cordoned is not None:
+        hit["cordoned"] = list(undo.cordoned)
+    return hit
 
 
 def _where(body: KubernetesTarget, scope: sel.Scope) -> str:

@@ -4,16 +4,17 @@ The driver lists pods, workloads or nodes as JSON (the API's own shape), turns
 them into ``Candidate`` records here and hands them back, so the rules that
 decide the blast radius are tested without a cluster:
 
-1. scope: each operation acts on pods (``k8s.deletePod``), workloads
-   (``k8s.scale``, ``k8s.rolloutRestart``) or nodes (``k8s.cordon``,
-   ``k8s.uncordon``); the label selector is applied by the API server;
+1. reach: each operation acts on pods, workloads (of some kinds: those with a
+   ``scale`` subresource, those that roll their pods) or nodes, and says which
+   of them are eligible (a ``Reach``, bound to the operation by the driver);
+   the label selector is applied by the API server;
 2. match: ``kind``/``name`` narrow further. For pods, a workload kind means
    "pods it controls" (through a ReplicaSet for a Deployment) and ``Node``
    means "pods on that node"; for workload operations a target without a
    workload kind means "the workloads controlling the matched pods";
 3. never aftershock's own pod, nor a workload that controls it;
-4. eligibility: a pod being deleted is no target for ``k8s.deletePod``, a
-   schedulable node none for ``k8s.uncordon``;
+4. eligibility: a pod being deleted is no target for deleting, a schedulable
+   node none for uncordoning;
 5. ``mode``: ``one``, ``all``, ``fixed:N`` or ``percent:P`` (rounded up, at
    least 1), drawn with ``random.Random(seed)`` from the candidates sorted by
    name, so a seed reproduces a run.
@@ -34,31 +35,31 @@ from aftershock.errors import FaultInjectionFailed, TargetNotFound
 from aftershock.model.targets import KubernetesTarget
 
 __all__ = [
-    "ACTIONS",
-    "FAULTS",
+    "CORDONED_NODES",
+    "PODS",
     "RESTARTABLE",
+    "RESTARTABLE_WORKLOADS",
     "SCALABLE",
+    "SCALABLE_WORKLOADS",
+    "SCHEDULABLE_NODES",
     "WORKLOAD_KINDS",
     "Candidate",
     "OwnPod",
+    "Reach",
     "Scope",
     "Selection",
+    "check_scope",
     "match_pods",
     "node_candidate",
     "owner_chain",
     "pick_count",
     "pod_candidate",
-    "scope",
     "select",
     "selector_string",
     "workload_candidate",
     "workloads_of",
 ]
 
-FAULTS: Final = frozenset({"k8s.deletePod", "k8s.scale", "k8s.rolloutRestart", "k8s.cordon"})
-"""The faults the Kubernetes driver applies."""
-ACTIONS: Final = frozenset({"k8s.rolloutRestart", "k8s.deletePod", "k8s.scale", "k8s.uncordon"})
-"""The healing actions the Kubernetes driver carries out."""
 WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
 SCALABLE: Final = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
 """Kinds with a ``scale`` subresource."""
@@ -135,24 +136,42 @@ class Selection:
     """Refs matched but in a state the operation does not apply to."""
 
 
-def scope(operation: str, target: KubernetesTarget, *, target_name: str) -> Scope:
+def _not_terminating(candidate: Candidate) -> bool:
+    return not candidate.terminating
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reach:
+    """What an operation acts on, and which of those objects it applies to."""
+
+    scope: Scope
+    kinds: frozenset[str] = frozenset()
+    """For workloads: the kinds it can act on."""
+    eligible: Callable[[Candidate], bool] = _not_terminating
+
+
+PODS: Final = Reach(scope="pods")
+"""Pods not being deleted (nor finished)."""
+SCALABLE_WORKLOADS: Final = Reach(scope="workloads", kinds=SCALABLE)
+RESTARTABLE_WORKLOADS: Final = Reach(scope="workloads", kinds=RESTARTABLE)
+SCHEDULABLE_NODES: Final = Reach(scope="nodes", eligible=lambda c: not c.unschedulable)
+CORDONED_NODES: Final = Reach(scope="nodes", eligible=lambda c: c.unschedulable)
+
+
+def check_scope(
+    operation: str, reach: Reach, target: KubernetesTarget, *, target_name: str
+) -> Scope:
     """What ``operation`` acts on for this target; refuses combinations that make no sense."""
     kind = target.kind
-    if operation in {"k8s.cordon", "k8s.uncordon"}:
-        if kind != "Node":
-            msg = f"{operation} acts on nodes: the target needs kind: Node"
-            raise FaultInjectionFailed(msg, target=target_name)
-        return "nodes"
-    if operation in {"k8s.scale", "k8s.rolloutRestart"}:
-        kinds = SCALABLE if operation == "k8s.scale" else RESTARTABLE
-        if kind == "Node" or (kind in WORKLOAD_KINDS and kind not in kinds):
-            msg = f"{operation} cannot act on a {kind}; it acts on {', '.join(sorted(kinds))}"
-            raise FaultInjectionFailed(msg, target=target_name)
-        return "workloads"
-    if operation == "k8s.deletePod":
-        return "pods"
-    msg = f"unknown kubernetes operation {operation!r}"
-    raise FaultInjectionFailed(msg, target=target_name)
+    if reach.scope == "nodes" and kind != "Node":
+        msg = f"{operation} acts on nodes: the target needs kind: Node"
+        raise FaultInjectionFailed(msg, target=target_name)
+    if reach.scope == "workloads" and (
+        kind == "Node" or (kind in WORKLOAD_KINDS and kind not in reach.kinds)
+    ):
+        msg = f"{operation} cannot act on a {kind}; it acts on {', '.join(sorted(reach.kinds))}"
+        raise FaultInjectionFailed(msg, target=target_name)
+    return reach.scope
 
 
 def pick_count(mode: str, total: int) -> int:

@@ -26,7 +26,7 @@ from typing import Any, Final
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["NotReached", "WaitCancelled", "WatchStats", "json_of", "watch_until"]
+__all__ = ["NotReached", "Predicate", "WaitCancelled", "WatchStats", "json_of", "watch_until"]
 
 GONE: Final = 410
 CONNECT_TIMEOUT: Final = 5.0
@@ -37,6 +37,7 @@ CONNECT_ATTEMPTS: Final = 3
 
 Objects = dict[str, dict[str, Any]]
 Predicate = Callable[[Mapping[str, dict[str, Any]]], bool]
+"""What a wait waits for: a test of the objects (by name) the watch keeps current."""
 
 
 class NotReached(Exception):

@@ -1,12 +1,16 @@
 """Process driver: local processes that aftershock starts and supervises itself.
 
-A process target is an argv list (never a shell). The driver starts it in its
-own session, so signals aimed at it (and at its process group) never reach
-aftershock, and waits until its ``ready`` address accepts connections.
+A process target is an argv list (never a shell). ``supervisor`` starts it in
+its own session, so signals aimed at it (and at its process group) never reach
+aftershock, and waits until its ``ready`` address accepts connections. What
+each fault and action does is bound to its catalog entry in ``faults`` and
+``actions``; this module is the driver around them, with the undo record
+(``undo``) built at prepare and read back at inject and revert.
 
 Every signal is guarded against pid reuse: the handle records the pid *and* the
-kernel start time of the process (``/proc/<pid>/stat`` field 22); a pid whose
-start time no longer matches belongs to someone else and is never signalled.
+kernel start time of the process (``/proc/<pid>/stat`` field 22, ``proc``); a
+pid whose start time no longer matches belongs to someone else and is never
+signalled.
 
 Faults: ``process.kill`` (a signal, SIGKILL by default), ``process.stop``
 (SIGSTOP, reverted by SIGCONT) and ``process.restart`` (SIGTERM, grace,
@@ -24,55 +28,34 @@ bringing the service back is the healer's or the operator's job.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import shlex
-import signal
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Final, Literal
+from typing import Literal
 
-from aftershock.drivers.process.proc import (
-    _FAULTS,
-    ProcStat,
-    _send,
-    _state,
-    _Supervised,
-    _undo_fields,
-    _until,
-    read_stat,
-)
-from aftershock.errors import (
-    DriverError,
-    DriverUnavailable,
-    FaultInjectionFailed,
-    RevertFailed,
-    TargetNotFound,
-)
-from aftershock.model.params import GraceParams, SignalParams
-from aftershock.model.secrets import Redactor, reveal, secret_values
+from aftershock.drivers.bindings import params_checked
+from aftershock.drivers.process.actions import ACTIONS
+from aftershock.drivers.process.faults import FAULTS
+from aftershock.drivers.process.proc import STOPPED, ProcStat, read_stat, state_of
+from aftershock.drivers.process.supervisor import Supervisor
+from aftershock.drivers.process.undo import ProcessUndo, undo_of, with_undo
+from aftershock.errors import FaultInjectionFailed, RevertFailed
 from aftershock.model.targets import ProcessTarget, TargetKind
-from aftershock.ports import JSON, ActionRequest, FaultRequest, Handle
+from aftershock.ports import ActionRequest, FaultRequest, Handle
 
 __all__ = ["ProcStat", "ProcessDriver", "ProcessStatus", "read_stat"]
 
 ProcessStatus = Literal["running", "stopped", "exited"]
 """What ``ProcessDriver.status`` reports."""
 
-_DEFAULT_GRACE: Final = 10.0
-_SHUTDOWN_GRACE: Final = 5.0  # on exit: a supervised process gets this long after SIGTERM
-_SETTLE: Final = 5.0  # how long a signal may take to show in /proc or in the exit status
-_LOG_TAIL: Final = 4096  # bytes at the end of a target's log quoted in a start failure
-
 
 class ProcessDriver:
     """Starts, supervises, breaks and heals local processes (FaultDriver + ActionDriver)."""
 
     kind = TargetKind.PROCESS
+    faults = FAULTS
+    actions = ACTIONS
 
     def __init__(
         self,
@@ -81,49 +64,39 @@ class ProcessDriver:
         log_dir: Path | None = None,
         ready_timeout: float = 10.0,
     ) -> None:
-        self._targets = dict(targets or {})
-        self._log_dir = log_dir
-        self._ready_timeout = ready_timeout
-        self._procs: dict[str, _Supervised] = {}
+        self._supervisor = Supervisor(targets or {}, log_dir=log_dir, ready_timeout=ready_timeout)
 
     # ------------------------------------------------------------- supervision
     async def start(self, stack: AsyncExitStack) -> None:
         """Start every configured target; on exit terminate (then kill) all of them."""
         stack.push_async_callback(self.aclose)
-        for name, target in self._targets.items():
+        for name, target in self._supervisor.targets.items():
             await self.ensure_started(name, target)
 
     async def aclose(self) -> None:
         """Terminate every supervised process: SIGTERM, a grace period, then SIGKILL."""
-        supervised = list(self._procs.values())
-        await asyncio.gather(*(self._terminate(sup, _SHUTDOWN_GRACE) for sup in supervised))
+        await self._supervisor.aclose()
 
     async def ensure_started(self, name: str, target: ProcessTarget | None = None) -> int:
         """Start ``name`` unless it is running; wait until it is ready; return its pid."""
-        sup = self._supervised(name, target)
-        async with sup.lock:
-            await _reap_if_dead(sup)
-            if not sup.running:
-                await self._spawn(name, sup)
-            assert sup.proc is not None
-            return sup.proc.pid
+        return await self._supervisor.ensure_started(name, target)
 
     def status(self, name: str) -> ProcessStatus:
         """``running``, ``stopped`` (SIGSTOP) or ``exited`` (also: never started)."""
         pid = self.pid(name)
-        state = None if pid is None else _state(pid)
+        state = None if pid is None else state_of(pid)
         if state is None or state in {"Z", "X"}:
             return "exited"
-        return "stopped" if state in {"T", "t"} else "running"
+        return "stopped" if state in STOPPED else "running"
 
     def pid(self, name: str) -> int | None:
         """The pid of the running process ``name``, if any."""
-        sup = self._procs.get(name)
+        sup = self._supervisor.get(name)
         return None if sup is None else sup.pid
 
     def restarts(self, name: str) -> int:
         """How many times ``name`` was started again after its first start."""
-        sup = self._procs.get(name)
+        sup = self._supervisor.get(name)
         return max(sup.starts - 1, 0) if sup is not None else 0
 
     # ------------------------------------------------------------------ faults
@@ -138,65 +111,50 @@ class ProcessDriver:
         body = request.target.body
         if not isinstance(body, ProcessTarget):
             raise FaultInjectionFailed("not a process target", target=name)
-        if request.fault not in _FAULTS:
-            raise FaultInjectionFailed(f"unknown fault {request.fault!r}", target=name)
-        sup = self._supervised(name, body)
-        if sup.proc is not None and not sup.running and request.fault != "process.restart":
+        handler = FAULTS.get(request.fault)
+        if handler is None:
+            raise FaultInjectionFailed(f"unknown fault {request.fault.name!r}", target=name)
+        with params_checked(name):
+            sig, grace = handler.settings_for(request.params)
+        sup = self._supervisor.supervised(name, body)
+        if sup.proc is not None and not sup.running and handler.needs_running:
             msg = f"is not running (exited with code {sup.proc.returncode})"
             raise FaultInjectionFailed(msg, target=name)
-        params = request.params
-        sig = {"process.stop": "SIGSTOP", "process.restart": "SIGTERM"}.get(request.fault)
-        if sig is None:
-            sig = params.signal if isinstance(params, SignalParams) else "SIGKILL"
-        grace = params.grace.total_seconds() if isinstance(params, GraceParams) else None
         pid = sup.proc.pid if sup.proc is not None else None
-        undo: dict[str, JSON] = {
-            "pid": pid,
-            "starttime": sup.starttime,
-            "signal": sig,
-            "grace": grace,
-        }
-        # env names only: the values may be secrets, and handles go to the journal
-        undo |= {"command": list(body.command), "cwd": body.cwd, "env_keys": sorted(body.env)}
+        undo = ProcessUndo(
+            pid=pid,
+            starttime=sup.starttime,
+            signal=sig,
+            grace=grace,
+            # env names only: the values may be secrets, and handles go to the journal
+            command=tuple(body.command),
+            cwd=body.cwd,
+            env_keys=tuple(sorted(body.env)),
+        )
         return Handle(
             run_id=request.run_id,
             step=request.step,
             kind=self.kind,
-            fault=request.fault,
+            fault=request.fault.name,
             target=name,
             resources=(f"pid:{pid}" if pid is not None else f"process:{name}",),
-            undo=undo,
+            undo=undo.to_json(),
         )
 
     async def inject(self, handle: Handle) -> Handle:
         """Send the signal; for a restart, start the process again and record the new pid."""
         name = handle.target
-        if handle.undo.get("pid") is None and name in self._procs:
+        handler = FAULTS.named(handle.fault)
+        if handler is None:
+            raise FaultInjectionFailed(f"unknown fault {handle.fault!r}", target=name)
+        undo = undo_of(handle, FaultInjectionFailed)
+        sup = self._supervisor.get(name)
+        if undo.pid is None and sup is not None:
             started = await self.ensure_started(name)
-            handle = replace(
-                handle,
-                resources=(f"pid:{started}",),
-                undo={**handle.undo, "pid": started, "starttime": self._procs[name].starttime},
-            )
-        pid, starttime, sig = _undo_fields(handle, FaultInjectionFailed)
-        if handle.fault == "process.restart":
-            sup = self._procs.get(name)
-            if sup is None:
-                raise FaultInjectionFailed("is not supervised by this aftershock", target=name)
-            grace = handle.undo.get("grace")
-            new_pid = await self._restart(name, sup, None if grace is None else float(grace))
-            return handle.with_undo(new_pid=new_pid, new_starttime=sup.starttime)
-        if not _send(pid, starttime, sig, name, FaultInjectionFailed):
-            raise FaultInjectionFailed(f"process {pid} is gone; nothing to {sig.name}", target=name)
-        if handle.fault == "process.stop":
-            if not await _until(lambda: _state(pid) in {"T", "t", None}, _SETTLE):
-                raise FaultInjectionFailed(f"process {pid} did not stop", target=name)
-        elif sig is signal.SIGKILL and (sup := self._procs.get(name)) and sup.pid == pid:
-            assert sup.proc is not None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_SETTLE):
-                    await sup.proc.wait()
-        return handle
+            undo = replace(undo, pid=started, starttime=sup.starttime)
+            handle = replace(handle, resources=(f"pid:{started}",))
+        undo = await handler.inject(self._supervisor, name, handle.fault, undo)
+        return with_undo(handle, undo)
 
     async def revert(self, handle: Handle) -> None:
         """Undo the fault; already undone, or the process gone, is success.
@@ -211,27 +169,16 @@ class ProcessDriver:
         if it never did, nothing was done and there is nothing to undo.
         """
         name = handle.target
-        if handle.undo.get("pid") is None:
-            sup = self._procs.get(name)
+        handler = FAULTS.named(handle.fault)
+        if handler is None:
+            raise RevertFailed(f"unknown fault {handle.fault!r}", target=name)
+        undo = undo_of(handle, RevertFailed)
+        if undo.pid is None:
+            sup = self._supervisor.get(name)
             if sup is None or sup.proc is None:
                 return
-            handle = handle.with_undo(pid=sup.proc.pid, starttime=sup.starttime)
-        pid, starttime, _ = _undo_fields(handle, RevertFailed)
-        if handle.fault == "process.stop":
-            if _send(pid, starttime, signal.SIGCONT, name, RevertFailed) and not await _until(
-                lambda: _state(pid) not in {"T", "t"}, _SETTLE
-            ):
-                raise RevertFailed(f"process {pid} did not resume after SIGCONT", target=name)
-            return
-        sup = self._procs.get(name)
-        if sup is not None:
-            await _reap_if_dead(sup)
-        if sup is None or sup.running:
-            return
-        try:
-            await self.ensure_started(name)
-        except DriverError as exc:
-            raise RevertFailed(f"cannot start it again: {exc}", target=name) from exc
+            undo = replace(undo, pid=sup.proc.pid, starttime=sup.starttime)
+        await handler.revert(self._supervisor, name, handle.fault, undo)
 
     # ----------------------------------------------------------------- actions
     async def act(self, request: ActionRequest) -> list[str]:
@@ -243,153 +190,12 @@ class ProcessDriver:
         body = request.target.body
         if not isinstance(body, ProcessTarget):
             raise FaultInjectionFailed("not a process target", target=name)
-        if request.action not in {"process.start", "process.restart", "process.resume"}:
+        handler = ACTIONS.named(request.action)
+        if handler is None:
             raise FaultInjectionFailed(f"unknown action {request.action!r}", target=name)
-        sup = self._supervised(name, body)
+        with params_checked(name):
+            perform = handler.bound(request.params)
+        sup = self._supervisor.supervised(name, body)
         if request.dry_run:
             return [f"pid:{sup.pid}" if sup.pid is not None else f"process:{name}"]
-        if request.action == "process.start":
-            return [f"pid:{await self.ensure_started(name, body)}"]
-        if request.action == "process.restart":
-            params = request.params
-            grace = params.grace.total_seconds() if isinstance(params, GraceParams) else None
-            return [f"pid:{await self._restart(name, sup, grace)}"]
-        pid = sup.pid
-        if pid is None:
-            raise TargetNotFound("is not running; nothing to resume", target=name)
-        if _state(pid) in {"T", "t"}:
-            _send(pid, sup.starttime, signal.SIGCONT, name, FaultInjectionFailed)
-            await _until(lambda: _state(pid) not in {"T", "t"}, _SETTLE)
-        return [f"pid:{pid}"]
-
-    # --------------------------------------------------------------- internals
-    def _supervised(self, name: str, target: ProcessTarget | None) -> _Supervised:
-        sup = self._procs.get(name)
-        if sup is None:
-            spec = target or self._targets.get(name)
-            if spec is None:
-                raise TargetNotFound("no such process target", target=name)
-            sup = self._procs[name] = _Supervised(target=spec)
-        return sup
-
-    def _log_path(self, name: str) -> Path | None:
-        return None if self._log_dir is None else self._log_dir / f"{name}.log"
-
-    async def _spawn(self, name: str, sup: _Supervised) -> None:
-        """Start the process (the caller holds ``sup.lock``) and wait until it is ready."""
-        argv = sup.target.command
-        env = {**os.environ, **{k: reveal(v) for k, v in sup.target.env.items()}}
-        log_path = self._log_path(name)
-        log: BinaryIO | None = None
-        try:
-            if log_path is not None:
-                log_path.parent.mkdir(parents=True, exist_ok=True)
-                log = log_path.open("ab")
-                stamp = datetime.now(UTC).isoformat(timespec="seconds")
-                log.write(f"--- aftershock: start {sup.starts + 1} at {stamp}\n".encode())
-                log.flush()
-            sink: int | BinaryIO = asyncio.subprocess.DEVNULL if log is None else log
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=sup.target.cwd,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=sink,
-                stderr=asyncio.subprocess.DEVNULL if log is None else asyncio.subprocess.STDOUT,
-                start_new_session=True,  # its own group: our signals target it, not us
-            )
-        except OSError as exc:
-            msg = f"cannot start {shlex.join(argv)}: {exc.strerror or exc}"
-            raise FaultInjectionFailed(msg, target=name) from exc
-        finally:
-            if log is not None:
-                log.close()  # the child holds its own copy of the descriptor
-        stat = read_stat(proc.pid)
-        sup.proc, sup.starttime = proc, stat.starttime if stat is not None else 0
-        sup.starts += 1
-        if sup.target.ready is not None:
-            await self._wait_ready(name, sup, sup.target.ready)
-
-    async def _restart(self, name: str, sup: _Supervised, grace: float | None) -> int:
-        async with sup.lock:
-            await self._terminate(sup, _DEFAULT_GRACE if grace is None else grace)
-            await self._spawn(name, sup)
-        assert sup.proc is not None
-        return sup.proc.pid
-
-    async def _wait_ready(self, name: str, sup: _Supervised, ready: str) -> None:
-        assert sup.proc is not None
-        host, _, port = ready.rpartition(":")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._ready_timeout
-        while sup.proc.returncode is None:
-            try:
-                async with asyncio.timeout(max(min(1.0, deadline - loop.time()), 0.05)):
-                    _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-            except (OSError, TimeoutError):
-                if loop.time() >= deadline:
-                    await self._terminate(sup, 1.0)  # a half-started process helps no one
-                    msg = f"{ready} refused connections for {self._ready_timeout:g}s"
-                    raise DriverUnavailable(msg + self._log_tail(name), target=name) from None
-                await asyncio.sleep(0.05)
-            else:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
-                return
-        code = sup.proc.returncode
-        msg = f"exited with code {code} before {ready} accepted connections"
-        raise FaultInjectionFailed(msg + self._log_tail(name), target=name)
-
-    def _log_tail(self, name: str, lines: int = 5) -> str:
-        path = self._log_path(name)
-        if path is None:
-            return " (no log: log_dir not set)"
-        sup = self._procs.get(name)
-        env = sup.target.env.values() if sup is not None else ()
-        # The process may print what it was given (its environment): hide those secrets.
-        redact = Redactor(secret_values(env, os.environ))
-        window = _LOG_TAIL + redact.margin * 4
-        try:
-            with path.open("rb") as log:
-                size = log.seek(0, os.SEEK_END)
-                log.seek(max(size - window, 0))
-                raw = log.read()
-        except OSError:
-            return ""
-        # Redacted whole before lines are split and cut, with whatever part of a
-        # secret the window's start cut off dropped too.
-        text = redact.clipped(raw.decode("utf-8", errors="replace"), start=size > window)
-        tail = [line.strip()[:200] for line in text.splitlines() if line.strip()][-lines:]
-        # One line, so the error reads well in logs and reports; the full log is at path.
-        return f"; {path}: " + " | ".join(tail) if tail else f"; {path} is empty"
-
-    async def _terminate(self, sup: _Supervised, grace: float) -> None:
-        """SIGTERM (and SIGCONT, so a stopped process can act on it), then SIGKILL."""
-        proc = sup.proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(DriverError):
-            _send(proc.pid, sup.starttime, signal.SIGTERM, "", DriverError)
-            _send(proc.pid, sup.starttime, signal.SIGCONT, "", DriverError)
-        try:
-            async with asyncio.timeout(grace):
-                await proc.wait()
-        except TimeoutError:
-            with contextlib.suppress(DriverError):
-                _send(proc.pid, sup.starttime, signal.SIGKILL, "", DriverError)
-            await proc.wait()
-
-
-async def _reap_if_dead(sup: _Supervised) -> None:
-    """Collect the exit of a child /proc already shows dead, before asking if it runs.
-
-    asyncio learns of a child's exit a moment after the kernel does; a revert in
-    that moment would otherwise see a dead process as running and not restart it.
-    """
-    if sup.proc is None or sup.proc.returncode is not None:
-        return
-    stat = read_stat(sup.proc.pid)
-    if stat is None or stat.state in {"Z", "X"}:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sup.proc.wait(), timeout=2.0)
+        return await perform(self._supervisor, name, body)

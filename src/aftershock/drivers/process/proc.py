@@ -1,10 +1,9 @@
-"""The operating-system side of the process driver: ``/proc`` and signals.
+"""Processes as the kernel shows them: ``/proc`` and signals, guarded against pid reuse.
 
 ``read_stat`` reads the state, process group and kernel start time of a pid from
-``/proc/<pid>/stat``; ``_send`` signals a pid only while that start time still
-matches (pid reuse never redirects a signal), ``_until`` polls until a state
-change shows, and ``_undo_fields`` reads the pid, start time and signal back
-from a handle. ``_Supervised`` records one process the driver started.
+``/proc/<pid>/stat``; ``send`` signals a pid only while that start time still
+matches (pid reuse never redirects a signal); ``until`` polls until a state
+change shows.
 """
 
 from __future__ import annotations
@@ -13,18 +12,17 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from aftershock.errors import DriverError
-from aftershock.model.targets import ProcessTarget
-from aftershock.ports import Handle
 
-__all__ = ["ProcStat", "read_stat"]
+__all__ = ["STOPPED", "ProcStat", "read_stat", "send", "state_of", "until"]
 
-_FAULTS: Final = frozenset({"process.kill", "process.stop", "process.restart"})
 _POLL: Final = 0.02
+STOPPED: Final = frozenset({"T", "t"})
+"""The states of a stopped (SIGSTOP) or traced process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +47,7 @@ def read_stat(pid: int) -> ProcStat | None:
     return ProcStat(state=rest[0], pgrp=int(rest[2]), starttime=int(rest[19]))
 
 
-@dataclass(slots=True)
-class _Supervised:
-    target: ProcessTarget
-    proc: asyncio.subprocess.Process | None = None
-    starttime: int = 0
-    starts: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
-
-
-def _send(
+def send(
     pid: int, starttime: int, sig: signal.Signals, name: str, error: type[DriverError]
 ) -> bool:
     """Signal ``pid`` (its whole group when it leads one) if it is still that process.
@@ -87,7 +68,7 @@ def _send(
     return True
 
 
-async def _until(predicate: Callable[[], bool], seconds: float) -> bool:
+async def until(predicate: Callable[[], bool], seconds: float) -> bool:
     """Poll ``predicate()`` until true or ``seconds`` pass."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -98,19 +79,7 @@ async def _until(predicate: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
-def _state(pid: int) -> str | None:
+def state_of(pid: int) -> str | None:
+    """The state letter of ``pid`` (``T``: stopped, ``Z``: zombie), or ``None`` if it is gone."""
     stat = read_stat(pid)
     return None if stat is None else stat.state
-
-
-def _undo_fields(handle: Handle, error: type[DriverError]) -> tuple[int, int, signal.Signals]:
-    try:
-        pid = int(handle.undo["pid"])
-        starttime = int(handle.undo["starttime"])
-        sig = signal.Signals[str(handle.undo.get("signal") or "SIGKILL")]
-    except (KeyError, TypeError, ValueError) as exc:
-        msg = f"handle of {handle.fault} lacks a valid pid/starttime/signal: {exc}"
-        raise error(msg, target=handle.target) from exc
-    if handle.fault not in _FAULTS:
-        raise error(f"unknown fault {handle.fault!r}", target=handle.target)
-    return pid, starttime, sig

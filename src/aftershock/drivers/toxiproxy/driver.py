@@ -1,52 +1,47 @@
 """Toxiproxy faults and healing actions, through ``ToxiproxyClient``.
 
-Every toxic aftershock adds is named ``aftershock-<run_id>-<step>``, so toxics
-lost from the journal can still be found (``leftovers``) and removed by
-``aftershock recover``. ``toxiproxy.down`` is not a toxic: it disables the
-proxy, and the undo record keeps whether the proxy was enabled before.
+What each fault and action does is bound to its catalog entry in ``faults`` and
+``actions``; this module is the driver around them: one client per server,
+the embedded server started on first use, the undo record (``undo``) built at
+prepare and read back at inject and revert, and ``leftovers``: toxics named by
+aftershock (``faults.toxic_name``) that the journal lost, found and removed by
+``aftershock recover``.
 
 A target with ``upstream`` makes aftershock create its proxy when it is
 missing. That creation is journaled like a fault, before the POST: as a
 resource (``provision``) or in the fault's own intent (``created_proxy`` is
 None until ``inject`` knows). Removing it deletes only the proxy aftershock
-created, by the rule in ``faults.created_by_us``.
-Fault attributes and error translation live in ``faults``.
+created, by the rule in ``ownership.created_by_us`` (``provision`` holds a
+proxy provisioned for a whole run). Errors are translated by ``calls``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
+from dataclasses import replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
-from aftershock.drivers.toxiproxy.client import (
-    ToxiproxyClient,
-    ToxiproxyConflict,
-    ToxiproxyError,
-    ToxiproxyNotFound,
-)
+from aftershock.drivers.bindings import params_checked
+from aftershock.drivers.toxiproxy.actions import ACTIONS
+from aftershock.drivers.toxiproxy.calls import ignore_missing, refusal, retrying, translated
+from aftershock.drivers.toxiproxy.client import ToxiproxyClient
+from aftershock.drivers.toxiproxy.errors import ToxiproxyConflict, ToxiproxyError, ToxiproxyNotFound
 from aftershock.drivers.toxiproxy.faults import (
-    _TYPES,
-    DOWN,
-    FOREIGN,
+    FAULTS,
     PREFIX,
-    PROXY,
-    _ignore_missing,
-    _refusal,
-    _resource,
-    _retrying,
-    _translated,
-    create_once,
-    release_proxy,
+    ToxicFault,
     toxic_attributes,
     toxic_name,
 )
+from aftershock.drivers.toxiproxy.ownership import PROXY, create_once, release_proxy
+from aftershock.drivers.toxiproxy.provision import provision_proxy
+from aftershock.drivers.toxiproxy.undo import ToxicPlan, ToxiproxyUndo, undo_of, with_undo
 from aftershock.errors import (
-    DriverError,
     DriverUnavailable,
     FaultInjectionFailed,
     PermanentRemediationError,
@@ -83,20 +78,6 @@ def _default_embedded() -> EmbeddedServer:
     return EmbeddedToxiproxy(host="127.0.0.1", port=0)
 
 
-class _Provisioned:
-    """A proxy ``provision`` is creating or created, until the run's stack closes."""
-
-    def __init__(self, handle: Handle, journal: ResourceJournal | None) -> None:
-        self.handle, self.journal = handle, journal
-        self.confirmed = False
-        self.done = False
-
-    def release(self, outcome: str) -> None:
-        self.done = True
-        if self.journal is not None:
-            self.journal.resource_released(self.handle, outcome)
-
-
 class ToxiproxyDriver:
     """Fault and action driver for Toxiproxy servers (and the embedded one).
 
@@ -107,6 +88,8 @@ class ToxiproxyDriver:
     """
 
     kind: TargetKind = TargetKind.TOXIPROXY
+    faults = FAULTS
+    actions = ACTIONS
 
     def __init__(
         self,
@@ -170,6 +153,7 @@ class ToxiproxyDriver:
             raise TargetRefused(msg)
         return body
 
+    # ------------------------------------------------------------ provisioning
     async def provision(
         self,
         target_name: str,
@@ -192,58 +176,14 @@ class ToxiproxyDriver:
         if body.upstream is None:
             return
         api = await self.resolve_api(body.api)
-        client = self._client(api)
-        if body.api == "embedded":
-            journal = None
-        handle = Handle(
-            run_id=run_id,
-            step="provision",
-            kind=self.kind,
-            fault=PROXY,
+        await provision_proxy(
+            self._client(api),
+            ToxiproxyUndo(api=api, proxy=body.proxy, upstream=body.upstream, listen=body.listen),
             target=target_name,
-            resources=(f"{api}/proxies/{body.proxy}",),
-            undo={
-                "api": api,
-                "proxy": body.proxy,
-                "upstream": body.upstream,
-                "listen": body.listen,
-            },
+            run_id=run_id,
+            journal=None if body.api == "embedded" else journal,
+            stack=self._stack,
         )
-        with _translated(target_name, api, FaultInjectionFailed):
-            try:
-                await _retrying(lambda: client.get_proxy(body.proxy))
-                return  # it was there before us: never ours to touch
-            except ToxiproxyNotFound:
-                pass
-            if journal is not None:
-                journal.resource_intent(handle)
-            held = _Provisioned(handle, journal)
-            self._stack.push_async_callback(self._unprovision, client, held)
-            made = await create_once(client, handle.undo)
-            if made is None:
-                held.release(FOREIGN)  # someone created it between our read and our POST
-                return
-            held.handle = handle.with_undo(
-                created_listen=made.listen, created_upstream=made.upstream
-            )
-            held.confirmed = True
-            if journal is not None:
-                journal.resource_created(held.handle)
-
-    async def _unprovision(self, client: ToxiproxyClient, held: _Provisioned) -> None:
-        if held.done:
-            return
-        try:
-            with _translated(held.handle.target, client.base_url, RevertFailed):
-                outcome = await release_proxy(client, held.handle.undo, confirmed=held.confirmed)
-        except DriverError as exc:
-            if held.journal is None:
-                raise
-            # The record keeps it outstanding: `aftershock recover` retries, and
-            # the rest of the run's cleanup goes on.
-            held.journal.resource_release_failed(held.handle, str(exc))
-            return
-        held.release(outcome)
 
     async def remove_created_proxy(self, handle: Handle, *, confirmed: bool) -> str:
         """Delete the proxy ``handle`` journals aftershock creating, if it still is that one.
@@ -253,101 +193,92 @@ class ToxiproxyDriver:
         recognise, left alone). ``confirmed``: the creating call's answer was
         journaled. Unreachable → ``DriverUnavailable``; refused → ``RevertFailed``.
         """
-        api = str(handle.undo["api"])
-        with _translated(handle.target, api, RevertFailed):
-            return await release_proxy(self._client(api), handle.undo, confirmed=confirmed)
+        undo = undo_of(handle, RevertFailed)
+        with translated(handle.target, undo.api, RevertFailed):
+            return await release_proxy(self._client(undo.api), undo, confirmed=confirmed)
+
+    @staticmethod
+    def located(handle: Handle) -> tuple[str, str] | None:
+        """``(api URL, proxy)`` of a handle this driver wrote; None when its record is unusable."""
+        try:
+            undo = undo_of(handle, RevertFailed)
+        except RevertFailed:
+            return None
+        return undo.api, undo.proxy
 
     # ------------------------------------------------------------ faults
     async def prepare(self, request: FaultRequest) -> Handle:
         """Check the target and build the handle; only reads from the server."""
         body = self._checked(request.target_name, request.target)
-        fault, target = request.fault, request.target_name
-        if fault != DOWN and fault not in _TYPES:
-            raise FaultInjectionFailed(f"unknown Toxiproxy fault {fault!r}", target=target)
+        target = request.target_name
+        handler = FAULTS.get(request.fault)
+        if handler is None:
+            raise FaultInjectionFailed(
+                f"unknown Toxiproxy fault {request.fault.name!r}", target=target
+            )
         api = await self.resolve_api(body.api)
-        undo: dict[str, Any] = {
-            "api": api,
-            "embedded": body.api == "embedded",
-            "proxy": body.proxy,
-            "toxic": None,
-            "created_proxy": False,
-            "fault": fault,
-            "listen": body.listen,
-            "upstream": body.upstream,
-            "was_enabled": True,  # a proxy we create starts enabled
-        }
+        toxic: ToxicPlan | None = None
+        if isinstance(handler, ToxicFault):
+            with params_checked(target):
+                toxic = handler.plan(toxic_name(request.run_id, request.step), request.params)
+        undo = ToxiproxyUndo(
+            api=api,
+            proxy=body.proxy,
+            embedded=body.api == "embedded",
+            listen=body.listen,
+            upstream=body.upstream,
+            toxic=toxic,
+        )
         resource = f"{api}/proxies/{body.proxy}"
-        if fault in _TYPES:
-            params: Any = request.params
-            undo["toxic"] = toxic_name(request.run_id, request.step)
-            undo["attributes"] = toxic_attributes(fault, params)
-            undo.update(type=_TYPES[fault], stream=params.stream, toxicity=params.toxicity)
-            resource += f"/toxics/{undo['toxic']}"
-        with _translated(target, api, FaultInjectionFailed):
+        if toxic is not None:
+            resource += f"/toxics/{toxic.name}"
+        with translated(target, api, FaultInjectionFailed):
             try:
-                proxy = await _retrying(lambda: self._client(api).get_proxy(body.proxy))
-                undo["was_enabled"] = proxy.enabled
+                proxy = await retrying(lambda: self._client(api).get_proxy(body.proxy))
+                undo = replace(undo, was_enabled=proxy.enabled)
             except ToxiproxyNotFound as exc:
                 if body.upstream is None:
                     msg = f"proxy {body.proxy!r} not found on {api} (and no upstream to create it)"
                     raise TargetNotFound(msg, target=target) from exc
                 # Missing: inject creates it. Until its answer is journaled (the
                 # applied handle), whether it did is unknown, and revert decides.
-                undo["created_proxy"] = None
+                undo = replace(undo, created_proxy=None)
         return Handle(
             run_id=request.run_id,
             step=request.step,
             kind=self.kind,
-            fault=fault,
+            fault=request.fault.name,
             target=target,
             resources=(resource,),
-            undo=undo,
+            undo=undo.to_json(),
         )
 
     async def inject(self, handle: Handle) -> Handle:
         """Create the proxy if ``prepare`` found it missing, then add the toxic or disable it."""
-        undo = handle.undo
-        api, proxy = str(undo["api"]), str(undo["proxy"])
-        client = self._client(api)
+        undo = undo_of(handle, FaultInjectionFailed)
+        client = self._client(undo.api)
         created = False
-        with _translated(handle.target, api, FaultInjectionFailed):
+        with translated(handle.target, undo.api, FaultInjectionFailed):
             try:
-                if undo.get("upstream") and undo.get("created_proxy", False) is None:
+                if undo.upstream and undo.created_proxy is None:
                     made = await create_once(client, undo)
                     created = made is not None
-                    handle = handle.with_undo(created_proxy=created)
+                    undo = replace(undo, created_proxy=created)
                     if made is not None:
-                        handle = handle.with_undo(
-                            created_listen=made.listen, created_upstream=made.upstream
+                        undo = replace(
+                            undo, created_listen=made.listen, created_upstream=made.upstream
                         )
-                if handle.fault == DOWN:
-                    await _retrying(lambda: client.update_proxy(proxy, enabled=False))
+                    handle = with_undo(handle, undo)
+                if undo.toxic is None:
+                    await retrying(lambda: client.update_proxy(undo.proxy, enabled=False))
                 else:
-                    await self._add_toxic(client, proxy, undo)
+                    await _add_toxic(client, undo.proxy, undo.toxic)
             except (DriverUnavailable, ToxiproxyError):
                 if created:  # leave nothing half-applied behind
                     with suppress(DriverUnavailable, ToxiproxyError):
-                        await client.delete_proxy(proxy)
+                        await client.delete_proxy(undo.proxy)
                 raise
         return handle
-
-    async def _add_toxic(
-        self, client: ToxiproxyClient, proxy: str, undo: Mapping[str, Any]
-    ) -> None:
-        name, kind, stream = str(undo["toxic"]), str(undo["type"]), str(undo["stream"])
-        attributes, toxicity = dict(undo["attributes"]), float(undo["toxicity"])
-        try:
-            await _retrying(
-                lambda: client.create_toxic(
-                    proxy, kind, name=name, stream=stream, toxicity=toxicity, attributes=attributes
-                )
-            )
-        except ToxiproxyConflict:
-            # The name is unique to this run and step: a conflict means an earlier
-            # attempt (or a retried request) already added it; make it match.
-            await _retrying(
-                lambda: client.update_toxic(proxy, name, attributes=attributes, toxicity=toxicity)
-            )
 
     async def revert(self, handle: Handle) -> None:
         """Remove the toxic or re-enable the proxy; delete a proxy we created. Idempotent.
@@ -356,21 +287,20 @@ class ToxiproxyDriver:
         at prepare and inject's answer never reached the journal (a crash), so
         it may or may not be ours; ``created_by_us`` decides in both cases.
         """
-        undo = handle.undo
-        api, proxy, toxic = str(undo["api"]), str(undo["proxy"]), undo.get("toxic")
-        client = self._client(api)
-        created = undo.get("created_proxy", False)
+        undo = undo_of(handle, RevertFailed)
+        client = self._client(undo.api)
+        created = undo.created_proxy
         try:
-            with _translated(handle.target, api, RevertFailed):
-                if handle.fault == DOWN and created is False:
-                    enabled = bool(undo.get("was_enabled", True))
-                    await _ignore_missing(lambda: client.update_proxy(proxy, enabled=enabled))
-                elif toxic:
-                    await _ignore_missing(lambda: client.delete_toxic(proxy, str(toxic)))
+            with translated(handle.target, undo.api, RevertFailed):
+                if undo.toxic is None and created is False:
+                    enabled = undo.was_enabled
+                    await ignore_missing(lambda: client.update_proxy(undo.proxy, enabled=enabled))
+                elif undo.toxic is not None:
+                    await ignore_missing(partial(client.delete_toxic, undo.proxy, undo.toxic.name))
                 if created is not False:
                     await release_proxy(client, undo, confirmed=created is True)
         except DriverUnavailable:
-            if undo.get("embedded") and api != self._embedded_url:
+            if undo.embedded and undo.api != self._embedded_url:
                 return  # an embedded server dies with its process, and its toxics with it
             raise
 
@@ -385,8 +315,8 @@ class ToxiproxyDriver:
             return []  # no embedded server in this process: nothing can be left on it
         url = await self.resolve_api(api)
         prefix = PREFIX if run_id is None else f"{PREFIX}{run_id}-"
-        with _translated(api, url, RevertFailed):
-            proxies = await _retrying(self._client(url).proxies)
+        with translated(api, url, RevertFailed):
+            proxies = await retrying(self._client(url).proxies)
         return [
             (proxy.name, toxic.name)
             for proxy in sorted(proxies.values(), key=lambda x: x.name)
@@ -400,9 +330,9 @@ class ToxiproxyDriver:
         if found:
             url = await self.resolve_api(api)
             client = self._client(url)
-            with _translated(api, url, RevertFailed):
+            with translated(api, url, RevertFailed):
                 for proxy, toxic in found:
-                    await _ignore_missing(partial(client.delete_toxic, proxy, toxic))
+                    await ignore_missing(partial(client.delete_toxic, proxy, toxic))
         return found
 
     # ------------------------------------------------------------ actions
@@ -414,28 +344,20 @@ class ToxiproxyDriver:
         ``TemporaryRemediationError`` (5xx).
         """
         body = self._checked(request.target_name, request.target)
-        action, proxy, target = request.action, body.proxy, request.target_name
-        toxic: str | None = getattr(request.params, "toxic", None)
-        if action not in ("toxiproxy.reset", "toxiproxy.enable", "toxiproxy.removeToxic"):
-            raise PermanentRemediationError(f"{target}: unknown Toxiproxy action {action!r}")
+        proxy, target = body.proxy, request.target_name
+        handler = ACTIONS.named(request.action)
+        if handler is None:
+            msg = f"{target}: unknown Toxiproxy action {request.action!r}"
+            raise PermanentRemediationError(msg)
         if request.dry_run:
             # No I/O at all, not even starting an embedded server: say what would be touched.
             api = (self._embedded_url if body.api == "embedded" else None) or body.api
-            return [_resource(api, action, proxy, toxic or "*")]
+            with params_checked(target):
+                return handler.named(api, proxy, request.params)
         api = await self.resolve_api(body.api)
-        client = self._client(api)
         try:
-            if action == "toxiproxy.reset":
-                await _retrying(client.reset)
-            elif action == "toxiproxy.enable":
-                await _retrying(lambda: client.update_proxy(proxy, enabled=True))
-            else:
-                # Listing first tells a missing proxy (an error) from a missing toxic (done).
-                names = [t.name for t in await _retrying(lambda: client.toxics(proxy))]
-                names = [n for n in names if toxic is None or n == toxic]
-                for name in names:
-                    await _ignore_missing(partial(client.delete_toxic, proxy, name))
-                return [_resource(api, action, proxy, n) for n in names]
+            with params_checked(target):
+                return await handler.run(self._client(api), api, proxy, request.params)
         except DriverUnavailable as exc:
             raise type(exc)(str(exc), target=target) from exc
         except ToxiproxyError as exc:
@@ -443,6 +365,27 @@ class ToxiproxyDriver:
                 msg = f"proxy {proxy!r} not found on {api}"
                 raise TargetNotFound(msg, target=target) from exc
             if exc.status >= 500:
-                raise TemporaryRemediationError(f"{target}: {_refusal(api, exc)}") from exc
-            raise PermanentRemediationError(f"{target}: {_refusal(api, exc)}") from exc
-        return [_resource(api, action, proxy, toxic)]
+                raise TemporaryRemediationError(f"{target}: {refusal(api, exc)}") from exc
+            raise PermanentRemediationError(f"{target}: {refusal(api, exc)}") from exc
+
+
+async def _add_toxic(client: ToxiproxyClient, proxy: str, toxic: ToxicPlan) -> None:
+    try:
+        await retrying(
+            lambda: client.create_toxic(
+                proxy,
+                toxic.type,
+                name=toxic.name,
+                stream=toxic.stream,
+                toxicity=toxic.toxicity,
+                attributes=toxic.attributes,
+            )
+        )
+    except ToxiproxyConflict:
+        # The name is unique to this run and step: a conflict means an earlier
+        # attempt (or a retried request) already added it; make it match.
+        await retrying(
+            lambda: client.update_toxic(
+                proxy, toxic.name, attributes=toxic.attributes, toxicity=toxic.toxicity
+            )
+        )
