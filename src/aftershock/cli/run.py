@@ -23,9 +23,9 @@ from aftershock.cli.common import (
     require_home,
     settings_or_exit,
 )
+from aftershock.cli.history import history  # its own module; kept importable from here
 from aftershock.cli.progress import Progress
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, JournalError
-from aftershock.journal.ledger import Ledger
 from aftershock.loading import load_file
 from aftershock.loading.loader import policy_path
 from aftershock.model.experiment import Experiment
@@ -291,62 +291,6 @@ def report(
             err=True,
         )
     typer.echo(str(paths["html"]))
-
-
-def history(
-    weeks: Annotated[int, typer.Option(help="How many weeks back.", min=1)] = 8,
-) -> None:
-    """Runs, budget spend and recovery times per experiment, week over week.
-
-    ``interrupted`` counts runs stopped by a signal (SIGINT, SIGTERM) or a crash,
-    apart from ``errored`` (a driver or probe failed).
-    """
-    from datetime import UTC, datetime
-
-    settings = settings_or_exit()
-    ledger = Ledger(settings.home / "ledger.sqlite3")
-    rows = ledger.history(weeks, datetime.now(UTC))
-    table = Table(title="aftershock history")
-    columns = (
-        "week",
-        "experiment",
-        "runs",
-        "passed",
-        "failed",
-        "aborted",
-        "errored",
-        "interrupted",
-        "forced",
-        "budget spent",
-        "median recovery",
-        "max recovery",
-    )
-    for column in columns:
-        table.add_column(column)
-
-    def secs(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}s"
-
-    for row in rows:
-        cells = (
-            row.week,
-            row.experiment,
-            str(row.runs),
-            str(row.passed),
-            str(row.failed),
-            str(row.aborted),
-            str(row.errored),
-            str(row.interrupted),
-            str(row.forced),
-            f"{row.budget_spent:.3%}",
-            secs(row.recovery_median),
-            secs(row.recovery_max),
-        )
-        table.add_row(*map(Text, cells))  # experiment names are not markup
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)  # piped output: never squeeze names into ellipses
-    console.print(table)
 
 
 def recover() -> None:

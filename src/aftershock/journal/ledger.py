@@ -5,33 +5,53 @@ budget is left" (the gate before a run) and "how did chaos go over the weeks"
 (``aftershock history``). One connection per call, WAL and a busy timeout, so a
 scheduler, a CLI run and the healer can share the file; every write is one
 ``BEGIN IMMEDIATE`` transaction, so two writers queue instead of deadlocking.
+
+The file carries its schema version. Opening an older file migrates it in one
+transaction (each step in ``_MIGRATIONS`` adds, never rewrites), so runs
+recorded by an older aftershock stay readable: what that version did not keep
+(faults, healer actions) reads back as ``None``, not as "none happened".
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import statistics
 import threading
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aftershock.errors import JournalError
-from aftershock.model.results import RunResult, RunStatus
+from aftershock.journal.reading import JournalRecord
+from aftershock.model.results import HealingResult, RunResult, RunStatus
 from aftershock.slo.budget import remaining as remaining_budget
 from aftershock.storage import SqliteFile
 
-__all__ = ["LEDGER_FILE", "LEDGER_SCHEMA_VERSION", "Ledger", "LedgerRun", "LedgerSpend", "WeekRow"]
+__all__ = [
+    "LEDGER_FILE",
+    "LEDGER_SCHEMA_VERSION",
+    "Ledger",
+    "LedgerAction",
+    "LedgerFault",
+    "LedgerRun",
+    "LedgerSpend",
+    "WeekRow",
+    "noted_healer_actions",
+]
 
 LEDGER_FILE: Final = "ledger.sqlite3"
 """The ledger's file name under ``$AFTERSHOCK_HOME``."""
 
-LEDGER_SCHEMA_VERSION: Final = 1
-"""The schema this code writes; a newer file is refused rather than misread."""
+LEDGER_SCHEMA_VERSION: Final = 2
+"""The schema this code writes; an older file is migrated, a newer one refused, never misread."""
 
 _BUSY_TIMEOUT_MS: Final = 10_000
+_SPEND_COLUMNS: Final = ("slo", "objective", "window_seconds", "spent", "burn_rate")
+_ACTION_COLUMNS: Final = ("playbook", "action", "target", "outcome", "at_seconds")
 
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -60,18 +80,43 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at)",
     "CREATE INDEX IF NOT EXISTS spend_slo_time ON spend (slo, recorded_at)",
 )
+"""Version 1, as the first aftershock wrote it; a new file starts here and is migrated."""
 
-# One fixed filter for runs and their spend; a None parameter switches its condition off.
-_RUNS_QUERY: Final = (
-    "SELECT r.* FROM runs r"
-    " WHERE (? IS NULL OR r.experiment = ?) AND (? IS NULL OR r.started_at >= ?)"
-    " ORDER BY r.started_at, r.run_id"
-)
-_SPEND_QUERY: Final = (
-    "SELECT s.* FROM spend s JOIN runs r ON r.run_id = s.run_id"
-    " WHERE (? IS NULL OR r.experiment = ?) AND (? IS NULL OR r.started_at >= ?)"
-    " ORDER BY s.slo"
-)
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    # 2: what trends need per run. ``*_recorded`` tell a run that had no faults or
+    # healer actions (1) from one recorded before they were kept (0).
+    2: (
+        *(
+            f"ALTER TABLE runs ADD COLUMN {column}"
+            for column in (
+                "recover_within REAL",
+                "healing TEXT",  # the run's HealingResult as JSON
+                "faults_recorded INTEGER NOT NULL DEFAULT 0",
+                "actions_recorded INTEGER NOT NULL DEFAULT 0",
+            )
+        ),
+        (
+            "CREATE TABLE faults (run_id TEXT NOT NULL, seq INTEGER NOT NULL, step TEXT NOT NULL,"
+            " fault TEXT NOT NULL, target TEXT NOT NULL, injected_at TEXT, reverted_at TEXT,"
+            " error TEXT, PRIMARY KEY (run_id, seq))"
+        ),
+        (
+            "CREATE TABLE healer_actions (run_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+            " playbook TEXT NOT NULL, action TEXT NOT NULL, target TEXT, outcome TEXT,"
+            " at_seconds REAL, PRIMARY KEY (run_id, seq))"
+        ),
+    ),
+}
+"""Version N's statements take a file from version N - 1 to N."""
+
+# One fixed filter for runs and what belongs to them; a None parameter switches its condition off.
+_FILTER: Final = " WHERE (? IS NULL OR r.experiment = ?) AND (? IS NULL OR r.started_at >= ?)"
+# Table names below are this module's constants; only values are parameters.
+_RUNS_QUERY: Final = f"SELECT r.* FROM runs r{_FILTER} ORDER BY r.started_at, r.run_id"  # noqa: S608
+_PART_QUERIES: Final = {
+    table: f"SELECT d.* FROM {table} d JOIN runs r USING (run_id){_FILTER} ORDER BY {order}"  # noqa: S608
+    for table, order in (("spend", "d.slo"), ("faults", "d.seq"), ("healer_actions", "d.seq"))
+}
 
 
 def _stamp(moment: datetime) -> str:
@@ -83,6 +128,14 @@ def _stamp(moment: datetime) -> str:
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _maybe_stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else _stamp(moment)
+
+
+def _maybe_parse(text: str | None) -> datetime | None:
+    return None if text is None else _parse(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,8 +153,40 @@ class LedgerSpend:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerFault:
+    """One fault a run injected (or tried to)."""
+
+    step: str
+    fault: str
+    """The fault's name, e.g. ``docker.kill``."""
+    target: str
+    injected_at: datetime | None = None
+    """``None`` when injecting it failed."""
+    reverted_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def family(self) -> str:
+        """The part of the fault's name before the dot: ``toxiproxy``, ``docker``, ``k8s``..."""
+        return self.fault.partition(".")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerAction:
+    """One remediation step the healer took during a run."""
+
+    playbook: str
+    action: str
+    """The step's action, e.g. ``docker.restart``."""
+    target: str | None = None
+    outcome: str | None = None
+    at_seconds: float | None = None
+    """Seconds after the run started."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerRun:
-    """One recorded run, with its spend on each SLO."""
+    """One recorded run, with its spend on each SLO, its faults and the healer's actions."""
 
     run_id: str
     experiment: str
@@ -114,6 +199,12 @@ class LedgerRun:
     recovery_seconds: float | None
     journal_path: str | None
     spend: tuple[LedgerSpend, ...] = ()
+    recover_within: float | None = None
+    healing: HealingResult | None = None
+    faults: tuple[LedgerFault, ...] | None = None
+    """``None`` for a run recorded before the ledger kept faults (schema 1)."""
+    healer_actions: tuple[LedgerAction, ...] | None = None
+    """``None`` when the recorder did not itemise them (schema 1, or not given)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,58 +265,83 @@ class Ledger:
         with self._write() as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
-            version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-            if version is None:
-                conn.execute(
-                    "INSERT INTO schema_version (version) VALUES (?)", (LEDGER_SCHEMA_VERSION,)
-                )
-            elif version > LEDGER_SCHEMA_VERSION:
+            # Read inside the write transaction: two processes opening an old file
+            # migrate it once, the second finding it done.
+            found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+            version = 1 if found is None else int(found)
+            if version > LEDGER_SCHEMA_VERSION:
                 msg = (
                     f"ledger {self.path}: schema version {version} is newer than"
                     f" {LEDGER_SCHEMA_VERSION}; upgrade aftershock"
                 )
                 raise JournalError(msg)
+            for step in range(version + 1, LEDGER_SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            if found is None:
+                conn.execute(
+                    "INSERT INTO schema_version (version) VALUES (?)", (LEDGER_SCHEMA_VERSION,)
+                )
+            elif version < LEDGER_SCHEMA_VERSION:
+                conn.execute("UPDATE schema_version SET version = ?", (LEDGER_SCHEMA_VERSION,))
 
     def record_run(
-        self, result: RunResult, *, journal_path: str | None = None, namespace: str | None = None
+        self,
+        result: RunResult,
+        *,
+        journal_path: str | None = None,
+        namespace: str | None = None,
+        healer_actions: Sequence[LedgerAction] | None = None,
     ) -> None:
-        """Record a run and its spend; recording the same ``run_id`` again replaces it."""
+        """Record a run, its spend and faults; recording the same ``run_id`` again replaces it.
+
+        ``healer_actions`` are the healer's steps during the run, as its journal
+        notes them; ``None`` records them as unknown (the result only says whether
+        and when the healer acted), ``()`` as none taken.
+        """
+        run_id = result.run_id
+        run = {
+            "run_id": run_id,
+            "experiment": result.experiment,
+            "namespace": namespace,
+            "started_at": _stamp(result.started_at),
+            "finished_at": _maybe_stamp(result.finished_at),
+            "status": result.status.value,
+            "forced": int(result.forced),
+            "dry_run": int(result.dry_run),
+            "recovery_seconds": result.recovery_seconds,
+            "journal_path": journal_path,
+            "recover_within": result.recover_within,
+            "healing": result.healing.model_dump_json() if result.healing else None,
+            "faults_recorded": 1,
+            "actions_recorded": int(healer_actions is not None),
+        }
         recorded_at = _stamp(result.finished_at or result.started_at)
+        spend = [
+            {
+                "run_id": run_id,
+                **b.model_dump(include=set(_SPEND_COLUMNS)),
+                "recorded_at": recorded_at,
+            }
+            for b in result.budgets
+        ]
+        faults = [
+            {"run_id": run_id, "seq": seq, "step": f.step, "fault": f.fault, "target": f.target}
+            | {
+                "injected_at": _maybe_stamp(f.injected_at),
+                "reverted_at": _maybe_stamp(f.reverted_at),
+            }
+            | {"error": f.error}
+            for seq, f in enumerate(result.faults)
+        ]
+        actions = [
+            {"run_id": run_id, "seq": seq, **{k: getattr(a, k) for k in _ACTION_COLUMNS}}
+            for seq, a in enumerate(healer_actions or ())
+        ]
         with self._write() as conn:
-            conn.execute("DELETE FROM spend WHERE run_id = ?", (result.run_id,))
-            conn.execute(
-                "INSERT OR REPLACE INTO runs (run_id, experiment, namespace, started_at,"
-                " finished_at, status, forced, dry_run, recovery_seconds, journal_path)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    result.run_id,
-                    result.experiment,
-                    namespace,
-                    _stamp(result.started_at),
-                    _stamp(result.finished_at) if result.finished_at else None,
-                    result.status.value,
-                    int(result.forced),
-                    int(result.dry_run),
-                    result.recovery_seconds,
-                    journal_path,
-                ),
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO spend (run_id, slo, objective, window_seconds, spent,"
-                " burn_rate, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        result.run_id,
-                        b.slo,
-                        b.objective,
-                        b.window_seconds,
-                        b.spent,
-                        b.burn_rate,
-                        recorded_at,
-                    )
-                    for b in result.budgets
-                ],
-            )
+            for table, rows in (("runs", [run]), ("spend", spend), ("faults", faults)):
+                _replace(conn, table, rows, run_id)
+            _replace(conn, "healer_actions", actions, run_id)
 
     def spent_since(
         self, slo: str, since: datetime, *, until: datetime | None = None
@@ -251,37 +367,15 @@ class Ledger:
         """Recorded runs, oldest first, optionally of one experiment or started since a time."""
         stamp = _stamp(since) if since is not None else None
         params = (experiment, experiment, stamp, stamp)
+        parts: dict[str, dict[str, list[sqlite3.Row]]] = {}
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
             run_rows = conn.execute(_RUNS_QUERY, params).fetchall()
-            spend_rows = conn.execute(_SPEND_QUERY, params).fetchall()
-        spends: dict[str, list[LedgerSpend]] = {}
-        for row in spend_rows:
-            spends.setdefault(row["run_id"], []).append(
-                LedgerSpend(
-                    run_id=row["run_id"],
-                    slo=row["slo"],
-                    objective=row["objective"],
-                    window_seconds=row["window_seconds"],
-                    spent=row["spent"],
-                    burn_rate=row["burn_rate"],
-                    recorded_at=_parse(row["recorded_at"]),
-                )
-            )
+            for table, query in _PART_QUERIES.items():
+                for row in conn.execute(query, params):
+                    parts.setdefault(table, {}).setdefault(row["run_id"], []).append(row)
         return [
-            LedgerRun(
-                run_id=row["run_id"],
-                experiment=row["experiment"],
-                namespace=row["namespace"],
-                started_at=_parse(row["started_at"]),
-                finished_at=_parse(row["finished_at"]) if row["finished_at"] else None,
-                status=RunStatus(row["status"]),
-                forced=bool(row["forced"]),
-                dry_run=bool(row["dry_run"]),
-                recovery_seconds=row["recovery_seconds"],
-                journal_path=row["journal_path"],
-                spend=tuple(spends.get(row["run_id"], ())),
-            )
+            _run(row, {t: rows.get(row["run_id"], []) for t, rows in parts.items()})
             for row in run_rows
         ]
 
@@ -304,6 +398,83 @@ class Ledger:
             _week_row(monday, experiment, runs)
             for (monday, experiment), runs in sorted(groups.items())
         ]
+
+
+def noted_healer_actions(records: Iterable[JournalRecord]) -> tuple[LedgerAction, ...]:
+    """The healer's steps a run's journal notes (its ``healing`` notes), for ``record_run``."""
+
+    def text(value: object) -> str | None:
+        return value if isinstance(value, str) else None
+
+    found = []
+    for rec in records:
+        f = rec.fields
+        playbook, action, at = text(f.get("playbook")), text(f.get("action")), f.get("t")
+        if rec.event != "healing" or playbook is None or action is None:
+            continue
+        seconds = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+        found.append(
+            LedgerAction(
+                playbook=playbook,
+                action=action,
+                target=text(f.get("target")),
+                outcome=text(f.get("outcome")),
+                at_seconds=seconds if seconds is not None and math.isfinite(seconds) else None,
+            )
+        )
+    return tuple(found)
+
+
+def _replace(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]], run_id: str) -> None:
+    """Put ``rows`` in the place of what ``table`` held for ``run_id``."""
+    # Table and column names are this module's constants; only values are parameters.
+    conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
+    if rows:
+        columns = list(rows[0])
+        names, values = ", ".join(columns), ", ".join(f":{c}" for c in columns)
+        conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({values})", rows)  # noqa: S608
+
+
+def _run(row: sqlite3.Row, parts: dict[str, list[sqlite3.Row]]) -> LedgerRun:
+    healing = row["healing"]
+    return LedgerRun(
+        run_id=row["run_id"],
+        experiment=row["experiment"],
+        namespace=row["namespace"],
+        started_at=_parse(row["started_at"]),
+        finished_at=_maybe_parse(row["finished_at"]),
+        status=RunStatus(row["status"]),
+        forced=bool(row["forced"]),
+        dry_run=bool(row["dry_run"]),
+        recovery_seconds=row["recovery_seconds"],
+        journal_path=row["journal_path"],
+        spend=tuple(
+            LedgerSpend(
+                run_id=s["run_id"],
+                **{k: s[k] for k in _SPEND_COLUMNS},
+                recorded_at=_parse(s["recorded_at"]),
+            )
+            for s in parts.get("spend", ())
+        ),
+        recover_within=row["recover_within"],
+        healing=HealingResult.model_validate_json(healing) if healing else None,
+        faults=tuple(
+            LedgerFault(
+                **{k: f[k] for k in ("step", "fault", "target", "error")},
+                injected_at=_maybe_parse(f["injected_at"]),
+                reverted_at=_maybe_parse(f["reverted_at"]),
+            )
+            for f in parts.get("faults", ())
+        )
+        if row["faults_recorded"]
+        else None,
+        healer_actions=tuple(
+            LedgerAction(**{k: a[k] for k in _ACTION_COLUMNS})
+            for a in parts.get("healer_actions", ())
+        )
+        if row["actions_recorded"]
+        else None,
+    )
 
 
 def _week_row(monday: date, experiment: str, runs: list[LedgerRun]) -> WeekRow:

@@ -11,6 +11,10 @@ Modules: ``view`` (what a report shows), ``fields`` (reading a note's values),
 ``collector`` and ``verdict`` (journal records to view parts), ``replay``
 (``load_run``), ``format`` (shared figures), ``markdown``, ``junit``,
 ``charts`` (SVG timelines), ``html`` and ``files``.
+
+Trends over weeks are pure functions of the ledger's runs: ``trends`` (periods x
+experiments), ``trends_charts`` (SVG plots over weeks), ``trends_sections`` and
+``trends_html`` (the page, as self-contained as a run report).
 """
 
 from aftershock.reporting.files import REPORT_FILES, write_junit, write_report
@@ -18,6 +22,8 @@ from aftershock.reporting.html import render_html
 from aftershock.reporting.junit import render_junit
 from aftershock.reporting.markdown import render_markdown
 from aftershock.reporting.replay import NotAJournal, load_run
+from aftershock.reporting.trends import Trends, compute_trends, load_trends
+from aftershock.reporting.trends_html import TRENDS_FILE, render_trends, write_trends
 from aftershock.reporting.verdict import CRASHED_REASON
 from aftershock.reporting.view import (
     LIMIT,
@@ -36,6 +42,7 @@ __all__ = [
     "CRASHED_REASON",
     "LIMIT",
     "REPORT_FILES",
+    "TRENDS_FILE",
     "AbortMark",
     "FaultRow",
     "FaultWindow",
@@ -46,10 +53,15 @@ __all__ = [
     "RunView",
     "Sample",
     "SloInfo",
+    "Trends",
+    "compute_trends",
     "load_run",
+    "load_trends",
     "render_html",
     "render_junit",
     "render_markdown",
+    "render_trends",
     "write_junit",
     "write_report",
+    "write_trends",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from aftershock.reporting.format import escaped, fmt_seconds
 from aftershock.reporting.view import RunView, Sample
 
-__all__ = ["MAX_POINTS", "timeline"]
+__all__ = ["MAX_POINTS", "element", "timeline"]
 
 MAX_POINTS = 1500
 """At most this many latency points per probe; failed samples are all drawn on top."""
@@ -32,6 +32,15 @@ def _el(tag: str, markup: str = "", /, **attrs: object) -> str:
     )
     head = f"<{tag} {' '.join(pairs)}"
     return f"{head}>{markup}</{tag}>" if markup else f"{head}/>"
+
+
+def element(tag: str, markup: str = "", /, **attrs: object) -> str:
+    """One SVG element as the timeline writes it, for other plots of the reports.
+
+    ``markup`` (already escaped) goes inside; attribute values are escaped,
+    floats get one decimal and ``stroke_width`` names ``stroke-width``.
+    """
+    return _el(tag, markup, **attrs)
 
 
 # ---------------------------------------------------------------- timeline geometry

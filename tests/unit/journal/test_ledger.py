@@ -11,8 +11,23 @@ from pathlib import Path
 import pytest
 
 from aftershock.errors import JournalError
-from aftershock.journal import LEDGER_FILE, LEDGER_SCHEMA_VERSION, Ledger, LedgerRun, WeekRow
-from aftershock.model.results import BudgetResult, RunResult, RunStatus
+from aftershock.journal import (
+    LEDGER_FILE,
+    LEDGER_SCHEMA_VERSION,
+    FaultJournal,
+    Ledger,
+    LedgerRun,
+    WeekRow,
+    read_journal,
+)
+from aftershock.journal.ledger import LedgerAction, noted_healer_actions
+from aftershock.model.results import (
+    BudgetResult,
+    FaultRecord,
+    HealingResult,
+    RunResult,
+    RunStatus,
+)
 
 # A Wednesday; ISO week 2026-W10 runs Mon 2 Mar .. Sun 8 Mar.
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -267,3 +282,233 @@ def test_concurrent_writers_from_two_threads(tmp_path: Path) -> None:
     assert shared.remaining("checkout-availability", timedelta(days=28), later) == pytest.approx(
         1 - 120 * 0.001
     )
+
+
+# ---------------------------------------------------------------- schema 2: faults, healing
+
+
+def detailed(run_id: str, at: datetime) -> RunResult:
+    return RunResult(
+        run_id=run_id,
+        experiment="checkout-db-latency",
+        status=RunStatus.FAILED,
+        started_at=at,
+        finished_at=at + timedelta(minutes=2),
+        recovery_seconds=8.0,
+        recover_within=30.0,
+        budgets=[spend(spent=0.02)],
+        faults=[
+            FaultRecord(
+                step="slow-db",
+                fault="toxiproxy.latency",
+                target="db",
+                injected_at=at + timedelta(seconds=5),
+                reverted_at=at + timedelta(seconds=65),
+            ),
+            FaultRecord(step="crash", fault="docker.kill", target="api", error="no container"),
+        ],
+        healing=HealingResult(
+            expected_playbook="restart-api",
+            fired=True,
+            playbook="restart-api",
+            first_action_after=2.5,
+            healthy_after=9.0,
+        ),
+    )
+
+
+def test_faults_healing_and_healer_actions_read_back(ledger: Ledger) -> None:
+    actions = [
+        LedgerAction(playbook="restart-api", action="docker.restart", target="api", outcome="ok"),
+        LedgerAction(
+            playbook="restart-api", action="wait.healthy", outcome="timeout", at_seconds=31.5
+        ),
+    ]
+    ledger.record_run(detailed("run-1", NOW), healer_actions=actions)
+    [stored] = ledger.runs()
+    assert stored.recover_within == 30.0
+    assert stored.healing == detailed("run-1", NOW).healing
+    assert stored.faults is not None
+    assert [(f.step, f.fault, f.family, f.target) for f in stored.faults] == [
+        ("slow-db", "toxiproxy.latency", "toxiproxy", "db"),
+        ("crash", "docker.kill", "docker", "api"),
+    ]
+    assert stored.faults[0].injected_at == NOW + timedelta(seconds=5)
+    assert stored.faults[0].reverted_at == NOW + timedelta(seconds=65)
+    assert (stored.faults[1].injected_at, stored.faults[1].error) == (None, "no container")
+    assert stored.healer_actions == tuple(actions)
+    # Budget, recovery and the verdict are as before.
+    assert [s.spent for s in stored.spend] == [0.02]
+    assert stored.recovery_seconds == 8.0
+
+
+def test_healer_actions_not_given_are_unknown_not_none(ledger: Ledger) -> None:
+    ledger.record_run(detailed("unknown", NOW))
+    ledger.record_run(detailed("none", NOW + timedelta(seconds=1)), healer_actions=[])
+    unknown, none = ledger.runs()
+    assert unknown.healer_actions is None
+    assert none.healer_actions == ()
+    assert unknown.healing is not None
+    assert unknown.healing.fired  # the result still says the healer acted
+    ledger.record_run(run("plain", NOW + timedelta(seconds=2)))
+    plain = ledger.runs()[-1]
+    assert (plain.faults, plain.healing, plain.recover_within) == ((), None, None)
+
+
+def test_recording_again_replaces_faults_and_actions(ledger: Ledger) -> None:
+    ledger.record_run(
+        detailed("run-1", NOW), healer_actions=[LedgerAction(playbook="p", action="a")]
+    )
+    ledger.record_run(run("run-1", NOW))
+    [stored] = ledger.runs()
+    assert stored.faults == ()
+    assert stored.healer_actions is None
+    assert stored.healing is None
+    with sqlite3.connect(ledger.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM faults").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM healer_actions").fetchone()[0] == 0
+
+
+# The schema as the first aftershock wrote it, frozen here: the migration test opens
+# a file made by it, not by today's code.
+V1_SCHEMA = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, namespace TEXT,
+        started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
+        forced INTEGER NOT NULL DEFAULT 0, dry_run INTEGER NOT NULL DEFAULT 0,
+        recovery_seconds REAL, journal_path TEXT)""",
+    """CREATE TABLE spend (
+        run_id TEXT NOT NULL, slo TEXT NOT NULL, objective REAL NOT NULL,
+        window_seconds REAL NOT NULL, spent REAL NOT NULL, burn_rate REAL NOT NULL,
+        recorded_at TEXT NOT NULL, PRIMARY KEY (run_id, slo))""",
+    "CREATE INDEX runs_started ON runs (started_at)",
+    "CREATE INDEX spend_slo_time ON spend (slo, recorded_at)",
+    "INSERT INTO schema_version (version) VALUES (1)",
+)
+
+
+def version_1_ledger(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in V1_SCHEMA:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO runs VALUES ('old-1', 'checkout-db-latency', 'shop',"
+            " '2026-03-02T10:00:00.000000+00:00', '2026-03-02T10:02:00.000000+00:00',"
+            " 'failed', 1, 0, 12.5, '/state/journal/old-1.jsonl')"
+        )
+        conn.execute(
+            "INSERT INTO spend VALUES ('old-1', 'checkout-availability', 0.999, ?, 0.03, 30.0,"
+            " '2026-03-02T10:02:00.000000+00:00')",
+            (WINDOW_28D,),
+        )
+    conn.close()
+
+
+def test_a_version_1_ledger_is_migrated_and_its_runs_stay_readable(tmp_path: Path) -> None:
+    path = tmp_path / LEDGER_FILE
+    version_1_ledger(path)
+    ledger = Ledger(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [
+            (LEDGER_SCHEMA_VERSION,)
+        ]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert LEDGER_SCHEMA_VERSION == 2
+    assert {"runs", "spend", "faults", "healer_actions"} <= tables
+    [old] = ledger.runs()
+    assert (old.run_id, old.status, old.forced, old.namespace) == (
+        "old-1",
+        RunStatus.FAILED,
+        True,
+        "shop",
+    )
+    assert old.recovery_seconds == 12.5
+    assert old.journal_path == "/state/journal/old-1.jsonl"
+    assert [(s.slo, s.spent) for s in old.spend] == [("checkout-availability", 0.03)]
+    # What version 1 did not keep is unknown, not "none happened".
+    assert (old.faults, old.healer_actions, old.healing, old.recover_within) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert ledger.remaining("checkout-availability", timedelta(days=28), NOW) == pytest.approx(0.97)
+    [week] = ledger.history(weeks=1, now=NOW)
+    assert (week.runs, week.failed, week.forced, week.recovery_median) == (1, 1, 1, 12.5)
+    # The migrated file takes new runs with everything, and reopening changes nothing.
+    ledger.record_run(
+        detailed("new-1", NOW), healer_actions=[LedgerAction(playbook="p", action="a")]
+    )
+    Ledger(path)
+    old, new = Ledger(path).runs()
+    assert old.faults is None
+    assert new.faults is not None
+    assert len(new.faults) == 2
+    assert new.healer_actions == (LedgerAction(playbook="p", action="a"),)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    conn.close()
+
+
+def test_processes_opening_an_old_ledger_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / LEDGER_FILE
+    version_1_ledger(path)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_it() -> None:
+        try:
+            start.wait()
+            Ledger(path).runs()  # each its own instance, as separate processes would be
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
+    conn.close()
+    assert columns.count("healing") == 1
+
+
+def test_healer_actions_noted_in_a_run_journal_are_what_the_ledger_records(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    with FaultJournal(tmp_path / "journal", "run-1") as journal:
+        journal.note("sample", probe="web", t=0.5, ok=True)
+        journal.note(
+            "healing",
+            playbook="restart-api",
+            action="docker.restart",
+            target="api",
+            outcome="ok",
+            t=3.25,
+        )
+        journal.note(
+            "healing", playbook="restart-api", action="wait.healthy", outcome=None, t="soon"
+        )
+        journal.note("healing", playbook=None, action="docker.restart", t=4.0)  # unusable: skipped
+        journal.note("incident", target="api", mttr_seconds=9.0, t=12.0)
+    actions = noted_healer_actions(read_journal(journal.path))
+    assert actions == (
+        LedgerAction(
+            playbook="restart-api",
+            action="docker.restart",
+            target="api",
+            outcome="ok",
+            at_seconds=3.25,
+        ),
+        LedgerAction(playbook="restart-api", action="wait.healthy"),
+    )
+    ledger.record_run(
+        detailed("run-1", NOW), journal_path=str(journal.path), healer_actions=actions
+    )
+    assert ledger.runs()[0].healer_actions == actions
