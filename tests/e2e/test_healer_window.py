@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from aftershock.journal import LEDGER_FILE, Ledger
 from tests.support.docker import free_port
 
 pytestmark = pytest.mark.slow
@@ -121,3 +122,7 @@ def test_control_the_verdict_passes_when_the_playbook_fires_in_time(tmp_path: Pa
     assert healing["fired"] is True
     assert healing["playbook"] == "revive"
     assert healing["first_action_after"] <= 3.0, healing
+    # The ledger itemises what the healer did during the run (for `history --html`).
+    (booked,) = Ledger(tmp_path / "home" / LEDGER_FILE).runs()
+    assert booked.healer_actions, booked
+    assert {a.playbook for a in booked.healer_actions} == {"revive"}

@@ -23,7 +23,9 @@ from aftershock.clock import SystemClock
 from aftershock.drivers.toxiproxy import ToxiproxyDriver
 from aftershock.engine.context import HealingObserver, NullSink, RunContext, new_seed
 from aftershock.engine.runner import Runner
+from aftershock.journal import read_journal
 from aftershock.journal.faults import FaultJournal
+from aftershock.journal.ledger import Ledger, noted_healer_actions
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
@@ -177,11 +179,18 @@ async def run_experiment(
                     result = await runner.run()
                 except asyncio.CancelledError:
                     if runner.result is not None and not dry_run:
-                        ledger.record_run(runner.result, journal_path=str(journal.path))
+                        _book(ledger, runner.result, journal)
                     raise
         if not dry_run:
-            ledger.record_run(result, journal_path=str(journal.path))
+            _book(ledger, result, journal)
     return RunOutcome(result, journal.path)
+
+
+def _book(ledger: Ledger, result: RunResult, journal: FaultJournal) -> None:
+    """Record the run in the ledger, with the healer actions its journal noted."""
+    journal.flush()
+    actions = noted_healer_actions(read_journal(journal.path))
+    ledger.record_run(result, journal_path=str(journal.path), healer_actions=actions)
 
 
 async def _provision(
