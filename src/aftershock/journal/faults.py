@@ -44,6 +44,9 @@ is written as fault records are. A journal that is never closed is flushed
 when it is garbage-collected or the interpreter exits normally, and its
 thread is a daemon.
 
+Every record carries its schema version, ``"v": 2`` (``JOURNAL_VERSION``);
+readers take a record without one as version 1 (``aftershock.journal.reading``).
+
 A fault is identified by its key, ``<step>/<resource>...``: drivers keep
 ``Handle.resources`` unchanged from ``prepare`` to ``revert`` so that the
 intent, applied and reverted records of one fault share it.
@@ -71,7 +74,13 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from aftershock.errors import JournalError
-from aftershock.journal.reading import JournalProblem, JournalRecord, scan_journal
+from aftershock.journal.reading import (
+    JOURNAL_VERSION,
+    VERSION_KEY,
+    JournalProblem,
+    JournalRecord,
+    scan_journal,
+)
 from aftershock.journal.writer import (
     DEFAULT_LINGER,
     DEFAULT_MAX_WAIT,
@@ -108,7 +117,7 @@ DURABLE_NOTES: Final = frozenset({"run.started", "run.finished"})
 DROPPED_NOTE: Final = "journal.dropped"
 """The note that counts notes dropped because the writer's queue stayed full."""
 
-_RESERVED: Final = frozenset({"ts", "seq", "event", "run_id", "key", "handle"})
+_RESERVED: Final = frozenset({VERSION_KEY, "ts", "seq", "event", "run_id", "key", "handle"})
 _RUN_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -316,6 +325,7 @@ class FaultJournal:
 
     def _line(self, seq: int, event: str, fields: Mapping[str, Any]) -> bytes:
         record = {
+            VERSION_KEY: JOURNAL_VERSION,
             "ts": iso_utc(self._clock()),
             "seq": seq,
             "event": event,

@@ -4,6 +4,12 @@ Readers never raise on bad content: a line cut short by a crash (the torn last
 line) or any other garbage is skipped and reported as a ``JournalProblem`` with
 its file and line number, so ``aftershock recover`` undoes everything it can
 read. Only a file that cannot be read at all raises ``JournalError``.
+
+Every record written now carries its schema version, ``"v": 2``
+(``JOURNAL_VERSION``); records written before the field existed have none and
+read as version 1, with the same fields. A version must be a positive integer;
+a record of a newer version is read all the same (its ``version`` says so), so
+that ``recover`` still tries what it can.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from aftershock.errors import JournalError
 from aftershock.ports import Handle
 
 __all__ = [
+    "JOURNAL_VERSION",
+    "VERSION_KEY",
     "JournalProblem",
     "JournalRecord",
     "JournalScan",
@@ -31,7 +39,11 @@ __all__ = [
     "scan_journal",
 ]
 
-_BASE_KEYS = frozenset({"ts", "seq", "event", "run_id", "key", "handle"})
+JOURNAL_VERSION: Final = 2
+"""The schema version of the records written now; records without one are version 1."""
+VERSION_KEY: Final = "v"
+"""The key of a record's schema version."""
+_BASE_KEYS = frozenset({VERSION_KEY, "ts", "seq", "event", "run_id", "key", "handle"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +68,8 @@ class JournalRecord:
     ts: datetime
     event: str
     run_id: str
+    version: int = 1
+    """The record's schema version (1: written before records carried one)."""
     key: str | None = None
     handle: Handle | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
@@ -137,6 +151,10 @@ def _parse(path: Path, number: int, raw: bytes) -> JournalRecord:
     if not isinstance(event, str) or not event or not isinstance(run_id, str):
         msg = "event or run_id is not a string"
         raise TypeError(msg)
+    version = data.get(VERSION_KEY, 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        msg = "the version (v) is not a positive integer"
+        raise TypeError(msg)
     key: str | None = None
     handle: Handle | None = None
     if event.startswith("fault."):
@@ -152,6 +170,7 @@ def _parse(path: Path, number: int, raw: bytes) -> JournalRecord:
         ts=_aware(data["ts"], "ts"),
         event=event,
         run_id=run_id,
+        version=version,
         key=key,
         handle=handle,
         fields={k: v for k, v in data.items() if k not in _BASE_KEYS},
