@@ -12,6 +12,7 @@ from rich.console import Console
 from aftershock.cli.common import fail, os_reason, output_dir_problem
 from aftershock.errors import ConfigError
 from aftershock.loading import dump_yaml, load_paths
+from aftershock.model.reference import reference_docs
 from aftershock.model.schema import crd_manifests, json_schema
 from aftershock.settings import load_settings
 
@@ -78,8 +79,19 @@ def schema(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write one file per CRD into this directory.")
     ] = None,
+    docs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--docs", help="Write the Markdown reference of every field into this directory."
+        ),
+    ] = None,
 ) -> None:
-    """Print the JSON Schema of both kinds, or the CRD manifests (--crd)."""
+    """Print the JSON Schema of both kinds or the CRD manifests (--crd); or write the docs."""
+    if docs_dir is not None:
+        if crd or out_dir is not None:
+            fail("--docs writes the reference pages on its own; drop --crd and --out")
+        _write_files(docs_dir, reference_docs(), "--docs")
+        return
     if not crd:
         typer.echo(json.dumps(json_schema(), indent=2))
         return
@@ -87,15 +99,20 @@ def schema(
     if out_dir is None:
         typer.echo(dump_yaml(manifests), nl=False)
         return
-    names = tuple(f"{manifest['metadata']['name']}.yaml" for manifest in manifests)
-    problem = output_dir_problem(out_dir, names, "--out")
+    files = {f"{m['metadata']['name']}.yaml": dump_yaml([m]) for m in manifests}
+    _write_files(out_dir, files, "--out")
+
+
+def _write_files(directory: Path, files: dict[str, str], option: str) -> None:
+    """Write ``files`` (name → text) into ``directory``, checked first; print each path."""
+    problem = output_dir_problem(directory, tuple(files), option)
     if problem is not None:
         fail(problem)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for manifest, name in zip(manifests, names, strict=True):
-        path = out_dir / name
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = directory / name
         try:
-            path.write_text(dump_yaml([manifest]), encoding="utf-8")
+            path.write_text(text, encoding="utf-8")
         except OSError as exc:
-            fail(f"--out: {os_reason(exc)}")
+            fail(f"{option}: {os_reason(exc)}")
         typer.echo(str(path))
