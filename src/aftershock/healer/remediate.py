@@ -77,11 +77,17 @@ class AttemptResult:
 
 
 def classify(step: ActionStepBase, exc: Exception) -> tuple[ErrorsMode, float | None]:
-    """What a step's exception means: the mode, and the delay it asked for."""
-    if isinstance(exc, TemporaryRemediationError):
-        return ErrorsMode.TEMPORARY, exc.delay
+    """What a step's failure means: the mode, and the delay the action asked for.
+
+    A ``PermanentRemediationError`` (the step cannot work as written: no
+    handler, a target of the wrong kind) is permanent whatever the step says.
+    Any other failure means what the step's ``errors`` says; a temporary one
+    keeps the delay the action asked for.
+    """
     if isinstance(exc, PermanentRemediationError):
         return ErrorsMode.PERMANENT, None
+    if step.errors is ErrorsMode.TEMPORARY and isinstance(exc, TemporaryRemediationError):
+        return ErrorsMode.TEMPORARY, exc.delay
     return step.errors, None
 
 

@@ -187,10 +187,18 @@ async def test_missing_handlers_and_drivers_are_permanent() -> None:
     assert "no handler" in h.escalations[0].detail
 
 
-def test_classify() -> None:
-    step = TypeAdapter(ActionStep).validate_python(
-        {"action": "docker.start", "target": "box", "errors": "ignore"}
+def _step(errors: str) -> ActionStepBase:
+    return TypeAdapter(ActionStep).validate_python(
+        {"action": "docker.start", "target": "box", "errors": errors}
     )
-    assert classify(step, TemporaryRemediationError("x", delay=3)) == (ErrorsMode.TEMPORARY, 3)
-    assert classify(step, PermanentRemediationError("x")) == (ErrorsMode.PERMANENT, None)
-    assert classify(step, RuntimeError("x")) == (ErrorsMode.IGNORE, None)
+
+
+@pytest.mark.parametrize("errors", ["temporary", "permanent", "ignore"])
+def test_the_steps_errors_decides_what_a_failure_means(errors: str) -> None:
+    step = _step(errors)
+    mode = ErrorsMode(errors)
+    delay = 3 if mode is ErrorsMode.TEMPORARY else None
+    assert classify(step, TemporaryRemediationError("exit 1", delay=3)) == (mode, delay)
+    assert classify(step, RuntimeError("x")) == (mode, None)
+    # A step that cannot work as written is permanent whatever it says.
+    assert classify(step, PermanentRemediationError("no handler")) == (ErrorsMode.PERMANENT, None)
