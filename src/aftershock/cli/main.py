@@ -13,6 +13,8 @@ from aftershock.cli import validate as validate_cmds
 from aftershock.cli.common import EXIT_ERRORED, os_reason
 from aftershock.cli.demo import demo
 from aftershock.cli.heal import heal
+from aftershock.cli.history import history
+from aftershock.cli.importing import import_app
 from aftershock.cli.operator import operator
 from aftershock.cli.proxy import proxy
 from aftershock.cli.schedule import schedule
@@ -57,10 +59,11 @@ app.command()(run_cmds.run)
 app.command()(heal)
 app.command()(run_cmds.recover)
 app.command()(run_cmds.report)
-app.command()(run_cmds.history)
+app.command()(history)
 app.command()(run_cmds.lever)
 app.command()(schedule)
 app.command()(operator)
+app.add_typer(import_app, name="import")
 
 
 def main() -> None:

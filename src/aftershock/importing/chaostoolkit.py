@@ -31,6 +31,7 @@ from aftershock.importing.refs import References
 from aftershock.importing.source import NotChaosToolkit, parse_source
 from aftershock.importing.yamlout import Comment, Flow, Noted, dump, scalar
 from aftershock.model.common import API_VERSION
+from aftershock.model.faults import PROCESS_STOP
 
 __all__ = ["ImportResult", "NotChaosToolkit", "import_chaostoolkit"]
 
@@ -165,7 +166,7 @@ def _placeholder(ctx: Context, targets: dict[str, Any]) -> list[object]:
         {"process": {"command": Flow(["sleep", "86400"])}},
         ("placeholder: a process aftershock starts itself, so the placeholder step harms nothing",),
     )
-    step = {"name": _PLACEHOLDER, "fault": "process.stop", "target": _PLACEHOLDER}
+    step = {"name": _PLACEHOLDER, "fault": PROCESS_STOP.name, "target": _PLACEHOLDER}
     note = "placeholder: nothing in the Chaos Toolkit method translated; replace this step"
     return [Noted(step, (note,))]
 

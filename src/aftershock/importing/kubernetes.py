@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from aftershock.importing.context import Activity, Context, slug
 from aftershock.importing.steps import Fault, Handler, NotTranslated, Phase, Translation, Undo
+from aftershock.model.faults import K8S_CORDON, K8S_DELETE_POD, K8S_ROLLOUT_RESTART, K8S_SCALE
 
 __all__ = ["HANDLERS"]
 
@@ -107,7 +108,7 @@ def _terminate_pods(ctx: Context, act: Activity, phase: Phase) -> Translation:
     notes = ["deletes pods; their owner replaces them (nothing to revert)"]
     if not selector:
         notes.append("no label_selector: every pod in the namespace, as in Chaos Toolkit")
-    return [Fault(act.name, "k8s.deletePod", target, params, instant=True, notes=tuple(notes))]
+    return [Fault(act.name, K8S_DELETE_POD.name, target, params, instant=True, notes=tuple(notes))]
 
 
 def _workload(ctx: Context, act: Activity, kind: str) -> str | None:
@@ -130,7 +131,7 @@ def _scale(kind: str) -> Handler:
         return [
             Fault(
                 act.name,
-                "k8s.scale",
+                K8S_SCALE.name,
                 target,
                 {"replicas": replicas},
                 key=("scale", target),
@@ -146,7 +147,7 @@ def _rollout(ctx: Context, act: Activity, phase: Phase) -> Translation:
     if target is None:
         return NotTranslated("the deployment cannot be translated")
     note = "restarts the deployment's pods by rollout (nothing to revert)"
-    return [Fault(act.name, "k8s.rolloutRestart", target, instant=True, notes=(note,))]
+    return [Fault(act.name, K8S_ROLLOUT_RESTART.name, target, instant=True, notes=(note,))]
 
 
 def _nodes(ctx: Context, act: Activity, *, count: bool) -> str | NotTranslated:
@@ -177,7 +178,7 @@ def _cordon(ctx: Context, act: Activity, phase: Phase) -> Translation:
     if isinstance(target, NotTranslated):
         return target
     note = "nodes are marked unschedulable; aftershock uncordons them when the step ends"
-    return [Fault(act.name, "k8s.cordon", target, key=("cordon", target), notes=(note,))]
+    return [Fault(act.name, K8S_CORDON.name, target, key=("cordon", target), notes=(note,))]
 
 
 def _drain(ctx: Context, act: Activity, phase: Phase) -> Translation:
@@ -191,7 +192,7 @@ def _drain(ctx: Context, act: Activity, phase: Phase) -> Translation:
         "drain_nodes is translated as k8s.cordon only: aftershock does not evict the pods",
     )
     note = "drain = cordon + evict; only the cordon is translated (reverted by uncordon)"
-    return [Fault(act.name, "k8s.cordon", target, key=("cordon", target), notes=(note,))]
+    return [Fault(act.name, K8S_CORDON.name, target, key=("cordon", target), notes=(note,))]
 
 
 def _uncordon(ctx: Context, act: Activity, phase: Phase) -> Translation:

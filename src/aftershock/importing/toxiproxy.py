@@ -23,6 +23,7 @@ from aftershock.importing.steps import (
     Translation,
     Undo,
 )
+from aftershock.model.faults import TOXIPROXY_DOWN
 
 __all__ = ["HANDLERS", "api_url"]
 
@@ -199,7 +200,7 @@ def _disable(ctx: Context, act: Activity, phase: Phase) -> Translation:
     if target is None:
         return NotTranslated("the proxy name cannot be translated")
     note = "the proxy is disabled: every connection refused until aftershock enables it again"
-    return [Fault(act.name, "toxiproxy.down", target, key=("down", target), notes=(note,))]
+    return [Fault(act.name, TOXIPROXY_DOWN.name, target, key=("down", target), notes=(note,))]
 
 
 def _enable(ctx: Context, act: Activity, phase: Phase) -> Translation:
@@ -267,7 +268,7 @@ def _delete_proxy(ctx: Context, act: Activity, phase: Phase) -> Translation:
             return Setup("deletes the proxy the experiment created; aftershock deletes it itself")
         return NotTranslated("deleting a proxy the experiment did not create is not translated")
     note = "the proxy is deleted in Chaos Toolkit; aftershock disables it and enables it again"
-    return [Fault(act.name, "toxiproxy.down", target, key=("down", target), notes=(note,))]
+    return [Fault(act.name, TOXIPROXY_DOWN.name, target, key=("down", target), notes=(note,))]
 
 
 def _reset(ctx: Context, act: Activity, phase: Phase) -> Translation:
