@@ -386,9 +386,7 @@ class Runner:
                 handle = await driver.prepare(request)
             except AftershockError as exc:
                 return Verdict(RunStatus.ERRORED, f"{step.name}: {exc}")
-            lines.append(
-                f"{step.name}: would apply {step.fault} to {', '.join(handle.resources)}"
-            )
+            lines.append(f"{step.name}: would apply {step.fault} to {', '.join(handle.resources)}")
             self._emit(
                 "dry-run", step=step.name, fault=step.fault, resources=list(handle.resources)
             )
