@@ -29,7 +29,13 @@ from aftershock.healer.events import STEP
 from aftershock.healer.matching import Match
 from aftershock.healer.timing import ClockTimeout, race
 from aftershock.healer.watch import Watch
-from aftershock.model.actions import ACTIONS, ActionStepBase, ErrorsMode, WaitHealthyParams
+from aftershock.model.actions import (
+    ACTIONS,
+    WAIT_HEALTHY,
+    ActionStepBase,
+    ErrorsMode,
+    WaitHealthyParams,
+)
 from aftershock.model.policy import HealingPolicySpec
 from aftershock.model.targets import TargetKind
 from aftershock.ports import ActionDriver, ActionRequest, Clock
@@ -158,7 +164,7 @@ class PlaybookRunner:
                     continue
                 failed = Outcome.PERMANENT if mode is ErrorsMode.PERMANENT else Outcome.FAILED
                 return AttemptResult(outcome=failed, error=_describe(exc), delay=delay, step=index)
-            restored = restored or step.action == "wait.healthy"
+            restored = restored or step.action_type is WAIT_HEALTHY
             self.emit(
                 STEP,
                 **base,
@@ -170,7 +176,7 @@ class PlaybookRunner:
 
     async def _perform(self, step: ActionStepBase) -> list[str]:
         action = step.action
-        if action == "wait.healthy":
+        if step.action_type is WAIT_HEALTHY:
             return await self._wait_healthy(step)
         kind, _ = ACTIONS.get(action, (None, None))
         if kind is None:

@@ -33,7 +33,8 @@ from typing import Any, Final, Protocol, Self
 import structlog
 
 from aftershock.clock import SystemClock
-from aftershock.drivers.standalone import http_call, post_json, run_command
+from aftershock.drivers.standalone import HANDLERS as STANDALONE_HANDLERS
+from aftershock.drivers.standalone import post_json
 from aftershock.healer import (
     STATE_FILE,
     Escalation,
@@ -280,7 +281,7 @@ class HealerHost:
             actions=dict(drivers),
             clock=self.clock,
             events=events,
-            standalone={"http.call": http_call, "command": run_command},
+            standalone=STANDALONE_HANDLERS,
             store=self.store,
             escalate=_escalator(policy),
             stagger=True,

@@ -33,15 +33,6 @@ NAMES = {f.name for f in faults.CATALOG} | {a.name for a in actions.CATALOG}
 SCANNED = {name for name in NAMES if "." in name}
 """Every name with a dot: all of them but ``command``, which is also an ordinary word
 (``ProcessTarget.command``, the ``command`` probe) and cannot be told apart by a scan."""
-PENDING = Counter(
-    {
-        # The healer carries wait.healthy out itself and picks its standalone actions
-        # by name; those modules are outside drivers/ and still spell the names.
-        ("healer/remediate.py", "wait.healthy"): 2,
-        ("runtime/healerhost.py", "http.call"): 1,
-    }
-)
-"""Literals known to remain outside the catalogs, each to be replaced by its constant."""
 DRIVERS: tuple[Any, ...] = (ToxiproxyDriver, DockerDriver, ProcessDriver, KubernetesDriver)
 
 
@@ -58,22 +49,10 @@ def _literals() -> Counter[tuple[str, str]]:
 
 def test_no_fault_or_action_name_is_spelled_out_outside_the_catalogs() -> None:
     found = _literals()
-    unexpected = {where: n for where, n in found.items() if n > PENDING[where]}
-    assert not unexpected, (
+    assert not found, (
         "use the catalog constant (aftershock.model.faults / .actions) instead of "
-        f"the name: {sorted(unexpected)}"
+        f"the name: {sorted(found)}"
     )
-
-
-def test_the_pending_literals_are_still_there() -> None:
-    # When one is replaced by its constant, drop it from PENDING: the list only shrinks.
-    found = _literals()
-    gone = sorted(where for where, n in PENDING.items() if found[where] < n)
-    assert not gone, f"no longer spelled out, remove from PENDING: {gone}"
-
-
-def test_no_driver_module_spells_out_a_name_at_all() -> None:
-    assert not [where for where in _literals() if where[0].startswith("drivers/")]
 
 
 def test_the_scan_sees_a_name_where_there_is_one(tmp_path: Path) -> None:
