@@ -222,7 +222,12 @@ class Event:
 
 @runtime_checkable
 class RunJournal(Protocol):
-    """The crash-safe record of a run; every call is durable when it returns."""
+    """The crash-safe record of a run.
+
+    Fault records (``intent``, ``applied``, ``reverted``, ``revert_failed``) are
+    durable when the call returns, with every note written before them; notes
+    may be written in batches, off the caller's thread.
+    """
 
     def intent(self, handle: Handle, deadline: datetime) -> int:
         """Record that a fault is about to be applied (before touching anything)."""
