@@ -22,7 +22,6 @@ from aftershock.cli.run import execute, load_policy
 from aftershock.errors import JournalError
 from aftershock.loading import load_file
 from aftershock.model.experiment import Experiment
-from aftershock.reporting import REPORT_FILES, load_run, write_report
 
 __all__ = ["demo"]
 
@@ -125,6 +124,8 @@ def demo(
 
     Exit codes are ``run``'s; 2 also when ``--dir`` or ``$AFTERSHOCK_HOME`` is unusable.
     """
+    from aftershock.reporting import REPORT_FILES, load_run, write_report
+
     settings = settings_or_exit()
     where = directory or settings.home / "demo"
     for problem in (

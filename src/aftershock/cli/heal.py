@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from aftershock import runtime
 from aftershock.cli.common import listen_address, settings_or_exit
 from aftershock.errors import AftershockError, ExperimentInvalid
 from aftershock.loading import load_paths
@@ -34,6 +33,8 @@ def heal(
     Exit 2 for invalid policies, settings or an unusable $AFTERSHOCK_HOME; 4 when
     the healer cannot start (a driver, its state files, the listen address).
     """
+    from aftershock import runtime
+
     settings = settings_or_exit()
     documents, problems = load_paths(policies, allowlist=settings.allow)
     for problem in problems:

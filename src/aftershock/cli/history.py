@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 from rich.console import Console
@@ -19,10 +19,15 @@ from aftershock.cli.common import (
     require_home,
     settings_or_exit,
 )
-from aftershock.journal.ledger import LEDGER_FILE, Ledger, WeekRow
-from aftershock.reporting import TRENDS_FILE, load_trends, write_trends
+
+if TYPE_CHECKING:
+    # The ledger and the reports load when the command runs, not for ``--help``.
+    from aftershock.journal.ledger import WeekRow
 
 __all__ = ["history"]
+
+TRENDS_FILE: Final = "trends.html"
+"""The page ``--html`` writes: ``aftershock.reporting.TRENDS_FILE``, named here for the help."""
 
 TABLE_WEEKS: Final = 8
 """Weeks the text table shows unless ``--weeks`` says otherwise."""
@@ -102,6 +107,9 @@ def history(
     healer actions. Weeks are ISO weeks in UTC. Exit 2 when the state directory
     or DIR cannot be used (checked first), 4 when writing the page fails.
     """
+    from aftershock.journal.ledger import LEDGER_FILE, Ledger
+    from aftershock.reporting import load_trends, write_trends
+
     settings = settings_or_exit(home=False)
     if html is not None and (problem := output_dir_problem(html, (TRENDS_FILE,), "--html")):
         fail(problem)

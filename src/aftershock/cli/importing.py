@@ -12,14 +12,17 @@ cannot be read, or the output cannot be written): nothing is written for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
 from aftershock.cli.common import EXIT_INVALID, fail, os_reason, output_dir_problem
-from aftershock.importing import ImportResult, NotChaosToolkit, import_chaostoolkit
 from aftershock.loading import UnreadableFile, read_source
 from aftershock.loading.problems import escape_text, make_problem
+
+if TYPE_CHECKING:
+    # The translator loads when the command runs, not for ``--help``.
+    from aftershock.importing import ImportResult
 
 __all__ = ["chaostoolkit", "import_app"]
 
@@ -43,6 +46,8 @@ def _output_names(paths: list[Path]) -> list[str]:
 
 
 def _translate(path: Path) -> ImportResult | None:
+    from aftershock.importing import NotChaosToolkit, import_chaostoolkit
+
     try:
         raw = read_source(path)
     except UnreadableFile as exc:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from aftershock import runtime
 from aftershock.cli.common import (
     fail,
     os_reason,
@@ -24,20 +21,23 @@ from aftershock.cli.common import (
     settings_or_exit,
 )
 from aftershock.cli.history import history  # its own module; kept importable from here
-from aftershock.cli.progress import Progress
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, JournalError
 from aftershock.loading import load_file
 from aftershock.loading.loader import policy_path
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
-from aftershock.model.results import RunResult
-from aftershock.reporting import (
-    REPORT_FILES,
-    load_run,
-    write_junit,
-    write_report,
-)
-from aftershock.settings import Settings
+
+if TYPE_CHECKING:
+    # The runtime, the reports and the live display load when a command uses them,
+    # so ``validate``, ``schema`` and ``--help`` start without them.
+    from collections.abc import Coroutine
+
+    from rich.live import Live
+
+    from aftershock import runtime
+    from aftershock.cli.progress import Progress
+    from aftershock.model.results import RunResult
+    from aftershock.settings import Settings
 
 __all__ = ["history", "lever", "recover", "report", "run", "settings_or_exit"]
 
@@ -162,6 +162,8 @@ def run(
     cannot be written. If writing the report still fails after the run, the run
     keeps its verdict's exit code and ``error: cannot write report: ...`` is printed.
     """
+    from aftershock.reporting import REPORT_FILES, load_run, write_junit, write_report
+
     settings = settings_or_exit(home=False)
     experiment = _experiment(file, name, settings)
     policy = load_policy(experiment, file, settings)
@@ -204,6 +206,11 @@ def execute(
     force: bool = False,
 ) -> runtime.RunOutcome:
     """Run with live progress and SIGINT/SIGTERM handling; print the summary; map errors."""
+    from rich.live import Live
+
+    from aftershock import runtime
+    from aftershock.cli.progress import Progress
+
     progress = Progress(console, experiment.metadata.name)
 
     async def main() -> runtime.RunOutcome:
@@ -266,6 +273,8 @@ def report(
     output path cannot be written (checked first); 4 when writing fails anyway.
     Records the report had to skip are listed in it, and counted on stderr.
     """
+    from aftershock.reporting import REPORT_FILES, load_run, write_junit, write_report
+
     if not journal.is_file():
         fail(f"{journal}: no such journal")
     for problem in (
@@ -295,6 +304,8 @@ def report(
 
 def recover() -> None:
     """Revert every journaled fault that has no revert record."""
+    from aftershock import runtime
+
     settings = settings_or_exit()
     report_ = asyncio.run(runtime.recover(settings))
     console = Console()
@@ -322,6 +333,8 @@ def lever(
     reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
 ) -> None:
     """The kill switch: engage stops running experiments and refuses new ones."""
+    from aftershock import runtime
+
     if action not in ("engage", "release", "status"):
         fail("expected engage, release or status")
     # Even ``status`` needs a usable home: with none, "released" would be a guess.

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from aftershock.cli.common import settings_or_exit
-from aftershock.scheduling import run_schedule
 
 __all__ = ["schedule"]
 
@@ -32,6 +31,8 @@ def schedule(
 
     Exit 2 when DIR, the settings or $AFTERSHOCK_HOME cannot be used.
     """
+    from aftershock.scheduling import run_schedule
+
     settings = settings_or_exit()
     if not directory.is_dir():
         typer.echo(f"error: {directory}: not a directory", err=True)

@@ -1,0 +1,156 @@
+"""Benchmark of the CLI's start-up: what ``validate`` and ``--help`` cost a user.
+
+Run on demand: ``.venv/bin/python bench/bench_cli.py [--repeat 5] [--files 1000]``.
+
+Every row is the wall time of a fresh process (``time.perf_counter`` around
+``subprocess.run``), the median and the best of ``--repeat`` runs:
+
+* ``aftershock validate`` of one file (``experiments/toxiproxy-latency.yaml``)
+  and of ``--files`` copies of it in a temporary directory (each copy renamed,
+  so every document is distinct);
+* ``aftershock --help``;
+* the import of ``aftershock.cli.main`` alone, in the process itself
+  (``-X importtime``'s cumulative figure for it, in the same units);
+* ``chaos validate`` (Chaos Toolkit) of one JSON experiment side by side, if a
+  ``chaos`` executable is on ``PATH`` or named by ``--chaos``.
+
+Targets (issue 12): one file ≤ 0.2 s, 1,000 files ≤ 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "experiments" / "toxiproxy-latency.yaml"
+AFTERSHOCK = (sys.executable, "-m", "aftershock")
+
+#: A minimal Chaos Toolkit experiment: one HTTP probe as the steady state, no method.
+CHAOS_EXPERIMENT = {
+    "version": "1.0.0",
+    "title": "checkout stays up",
+    "description": "one HTTP probe, as a validate-only baseline",
+    "steady-state-hypothesis": {
+        "title": "checkout answers",
+        "probes": [
+            {
+                "type": "probe",
+                "name": "checkout-answers",
+                "tolerance": 200,
+                "provider": {"type": "http", "url": "http://127.0.0.1:8080/"},
+            }
+        ],
+    },
+    "method": [
+        {
+            "type": "action",
+            "name": "wait",
+            "provider": {"type": "process", "path": "true"},
+        }
+    ],
+}
+
+
+def environment() -> dict[str, str]:
+    """The caller's environment without allowlist overrides, with a private state directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSHOCK_ALLOW")}
+    env.setdefault("AFTERSHOCK_HOME", tempfile.mkdtemp(prefix="bench-cli-home-"))
+    return env
+
+
+def wall(command: list[str], repeat: int, env: dict[str, str]) -> tuple[float, float]:
+    """Median and best wall time, in seconds, of ``command`` run ``repeat`` times."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, env=env, check=False)
+        times.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            sys.exit(f"{' '.join(command)} exited {result.returncode}: {result.stderr.decode()}")
+    return statistics.median(times), min(times)
+
+
+def import_time(repeat: int, env: dict[str, str]) -> tuple[float, float]:
+    """Median and best cumulative ``-X importtime`` of ``aftershock.cli.main``, in seconds."""
+    times = []
+    line = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \|\s*aftershock\.cli\.main$", re.MULTILINE)
+    for _ in range(repeat):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import aftershock.cli.main"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        match = line.search(result.stderr)
+        if match is None:
+            sys.exit("no import time reported for aftershock.cli.main")
+        times.append(int(match.group(1)) / 1e6)
+    return statistics.median(times), min(times)
+
+
+def copies(directory: Path, count: int) -> None:
+    """Write ``count`` copies of the example, each experiment under its own name."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    name = re.search(r"^  name: (\S+)$", text, re.MULTILINE)
+    if name is None:
+        sys.exit(f"{EXAMPLE}: no metadata.name to rename")
+    for i in range(count):
+        renamed = text.replace(name.group(0), f"  name: {name.group(1)}-{i:04d}", 1)
+        (directory / f"experiment-{i:04d}.yaml").write_text(renamed, encoding="utf-8")
+
+
+def row(name: str, figures: tuple[float, float], target: str = "") -> None:
+    """Print one table row: the name, median and best in seconds, and the target."""
+    median, best = figures
+    print(f"{name:44}{median:>9.3f}{best:>9.3f}  {target}")
+
+
+def main() -> None:
+    """Parse options, run every case and print the table."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per row (default 5)")
+    parser.add_argument("--files", type=int, default=1000, help="files in the big validate")
+    parser.add_argument("--chaos", help="the chaos executable (default: chaos on PATH)")
+    args = parser.parse_args()
+    env = environment()
+    print(f"aftershock CLI start-up ({args.repeat} runs per row, {sys.executable})")
+    print(f"{'wall time, s':44}{'median':>9}{'best':>9}")
+    row(
+        "aftershock validate, 1 file",
+        wall([*AFTERSHOCK, "validate", str(EXAMPLE)], args.repeat, env),
+        "target <= 0.2",
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+        copies(Path(tmp), args.files)
+        row(
+            f"aftershock validate, {args.files} files",
+            wall([*AFTERSHOCK, "validate", tmp], args.repeat, env),
+            "target <= 2 (1,000 files)",
+        )
+        row("aftershock --help", wall([*AFTERSHOCK, "--help"], args.repeat, env))
+        row("import aftershock.cli.main (-X importtime)", import_time(args.repeat, env))
+        chaos = args.chaos or shutil.which("chaos")
+        if chaos is None:
+            print(f"{'chaos validate, 1 file':44}  not installed")
+            return
+        experiment = Path(tmp) / "chaos-experiment.json"
+        experiment.write_text(json.dumps(CHAOS_EXPERIMENT), encoding="utf-8")
+        row(
+            "chaos validate, 1 file (Chaos Toolkit)",
+            wall([chaos, "--no-version-check", "validate", str(experiment)], args.repeat, env),
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Commands load what they use: ``validate``, ``schema`` and ``--help`` import no SDK.
+
+Each case runs ``python -m aftershock ...`` in a subprocess (through ``runpy``, so
+the process is the real command) and writes ``sorted(sys.modules)`` to a file at
+exit; the test then checks that no driver SDK and no runtime package is among them.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "experiments" / "toxiproxy-latency.yaml"
+
+#: Packages the light commands must not import (a module or anything under it).
+FORBIDDEN = (
+    "docker",
+    "kubernetes",
+    "kopf",
+    "kmock",
+    "apscheduler",
+    "prometheus_client",
+    "httpx",
+    "aftershock.drivers",
+    "aftershock.runtime",
+    "aftershock.operator",
+    "aftershock.scheduling",
+    "aftershock.engine",
+    "aftershock.healer",
+)
+
+#: Runs the command as ``python -m aftershock`` does; lists ``sys.modules`` at exit.
+SCRIPT = """
+import atexit, runpy, sys
+out = sys.argv[1]
+sys.argv = ["aftershock", *sys.argv[2:]]
+
+def dump():
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+
+atexit.register(dump)
+runpy.run_module("aftershock", run_name="__main__", alter_sys=True)
+"""
+
+
+def imported_by(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``aftershock *args``; its result and the modules it had imported at exit."""
+    listing = tmp_path / "modules.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSHOCK_ALLOW")}
+    env["AFTERSHOCK_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(listing), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    return result, listing.read_text(encoding="utf-8").splitlines()
+
+
+def forbidden(modules: list[str]) -> list[str]:
+    """The modules in ``modules`` that are, or live under, a forbidden package."""
+    return [m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("validate", str(EXAMPLE)), id="validate"),
+        pytest.param(("validate", "-o", "json", "--no-allowlist", str(EXAMPLE)), id="validate-json"),
+        pytest.param(("validate", str(ROOT / "experiments")), id="validate-dir"),
+        pytest.param(("validate", "--help"), id="validate-help"),
+        pytest.param(("schema",), id="schema"),
+        pytest.param(("schema", "--crd"), id="schema-crd"),
+        pytest.param(("schema", "--help"), id="schema-help"),
+        pytest.param(("--help",), id="help"),
+        pytest.param(("--version",), id="version"),
+    ],
+)
+def test_light_commands_import_no_sdk(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result, modules = imported_by(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert "aftershock.cli.main" in modules  # the listing is of the real command
+    assert forbidden(modules) == []
+
+
+@pytest.mark.parametrize("option", ["--out", "--docs"])
+def test_schema_writing_files_imports_no_sdk(tmp_path: Path, option: str) -> None:
+    extra = ("--crd",) if option == "--out" else ()
+    result, modules = imported_by(tmp_path, "schema", *extra, option, str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert any((tmp_path / "out").iterdir())
+    assert forbidden(modules) == []
+
+
+def test_invalid_document_imports_no_sdk(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: aftershock.dev/v1\nkind: Experiment\nspec: {}\n", encoding="utf-8")
+    result, modules = imported_by(tmp_path, "validate", str(bad))
+    assert result.returncode == 2, result.stderr
+    assert forbidden(modules) == []
+
+
+def test_every_command_keeps_its_options_in_help(tmp_path: Path) -> None:
+    """The commands stay registered with their signatures: ``run --help`` lists its options."""
+    result, modules = imported_by(tmp_path, "run", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--dry-run" in result.stdout
+    assert forbidden(modules) == []
+
+
+def test_the_check_sees_a_heavy_command(tmp_path: Path) -> None:
+    """The listing is not vacuous: a command that runs experiments does load the runtime."""
+    result, modules = imported_by(tmp_path, "run", "--dry-run", str(EXAMPLE))
+    assert "aftershock.runtime" in modules, result.stderr
