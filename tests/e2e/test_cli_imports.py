@@ -73,7 +73,9 @@ def forbidden(modules: list[str]) -> list[str]:
     "args",
     [
         pytest.param(("validate", str(EXAMPLE)), id="validate"),
-        pytest.param(("validate", "-o", "json", "--no-allowlist", str(EXAMPLE)), id="validate-json"),
+        pytest.param(
+            ("validate", "-o", "json", "--no-allowlist", str(EXAMPLE)), id="validate-json"
+        ),
         pytest.param(("validate", str(ROOT / "experiments")), id="validate-dir"),
         pytest.param(("validate", "--help"), id="validate-help"),
         pytest.param(("schema",), id="schema"),
@@ -113,6 +115,14 @@ def test_every_command_keeps_its_options_in_help(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "--dry-run" in result.stdout
     assert forbidden(modules) == []
+
+
+def test_history_help_names_the_page_reporting_writes() -> None:
+    """``history`` names the trends page without importing the reports; the names agree."""
+    from aftershock.cli import history
+    from aftershock.reporting import TRENDS_FILE
+
+    assert history.TRENDS_FILE == TRENDS_FILE
 
 
 def test_the_check_sees_a_heavy_command(tmp_path: Path) -> None:
