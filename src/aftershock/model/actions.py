@@ -21,8 +21,7 @@ from pydantic import Field, StrictInt
 
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
-from aftershock.model.catalog import class_name, step_model
-from aftershock.model.faults import ParamsMismatch
+from aftershock.model.catalog import checked_params, class_name, step_model
 from aftershock.model.probes import StatusSet
 from aftershock.model.secrets import HttpUrlText, Text
 from aftershock.model.targets import TargetKind
@@ -137,10 +136,7 @@ class ActionType(Generic[P]):
 
     def parse(self, params: Spec) -> P:
         """``params`` as this action's model; ``ParamsMismatch`` if they are another model."""
-        if not isinstance(params, self.params):
-            msg = f"{self.name} takes {self.params.__name__}, not {type(params).__name__}"
-            raise ParamsMismatch(msg)
-        return params
+        return checked_params(self.name, self.params, params)
 
 
 _D, _K, _P, _T = TargetKind.DOCKER, TargetKind.KUBERNETES, TargetKind.PROCESS, TargetKind.TOXIPROXY

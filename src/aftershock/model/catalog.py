@@ -13,9 +13,26 @@ from pydantic import Field, create_model
 
 from aftershock.model.base import Spec
 
-__all__ = ["class_name", "step_model"]
+__all__ = ["ParamsMismatch", "checked_params", "class_name", "step_model"]
 
 S = TypeVar("S", bound=Spec)
+P = TypeVar("P", bound=Spec)
+
+
+class ParamsMismatch(TypeError):
+    """A step's parameters are not the model its fault or action takes.
+
+    Step models make this impossible for parsed documents; it means a request
+    was built by hand with the wrong parameters (a programming error).
+    """
+
+
+def checked_params(name: str, model: type[P], params: Spec) -> P:
+    """``params`` as ``model`` (the entry ``name`` takes); ``ParamsMismatch`` otherwise."""
+    if not isinstance(params, model):
+        msg = f"{name} takes {model.__name__}, not {type(params).__name__}"
+        raise ParamsMismatch(msg)
+    return params
 
 
 def class_name(name: str, suffix: str = "") -> str:

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from aftershock.model import params as p
 from aftershock.model.base import Name, Spec
-from aftershock.model.catalog import class_name, step_model
+from aftershock.model.catalog import ParamsMismatch, checked_params, class_name, step_model
 from aftershock.model.targets import TargetKind
 from aftershock.model.units import Duration
 
@@ -61,14 +61,6 @@ __all__ = [
 P = TypeVar("P", bound=Spec)
 
 
-class ParamsMismatch(TypeError):
-    """A step's parameters are not the model its fault or action takes.
-
-    Step models make this impossible for parsed documents; it means a request
-    was built by hand with the wrong parameters (a programming error).
-    """
-
-
 @dataclass(frozen=True, slots=True)
 class FaultType(Generic[P]):
     """One fault aftershock can apply: its name, target kind and parameter model ``P``."""
@@ -82,10 +74,7 @@ class FaultType(Generic[P]):
 
     def parse(self, params: Spec) -> P:
         """``params`` as this fault's model; ``ParamsMismatch`` if they are another model."""
-        if not isinstance(params, self.params):
-            msg = f"{self.name} takes {self.params.__name__}, not {type(params).__name__}"
-            raise ParamsMismatch(msg)
-        return params
+        return checked_params(self.name, self.params, params)
 
 
 _T, _D, _K, _P = TargetKind.TOXIPROXY, TargetKind.DOCKER, TargetKind.KUBERNETES, TargetKind.PROCESS
