@@ -17,7 +17,8 @@ kubernetes, sqlite3, yaml) are translated at the adapter edge and chained as the
      │    └── RevertFailed                 a fault could not be undone
      ├── ProbeError                        a probe could not run at all
      ├── JournalError                      the fault journal could not be written/read
-     ├── BudgetExhausted                   the budget gate refused the run
+     ├── BudgetExhausted                   admission refused the run (lever, budget gate)
+     │    └── TargetLeased                 a target is held by another live run
      └── RemediationError
           ├── TemporaryRemediationError    retry later (optional delay)
           └── PermanentRemediationError    give up and escalate
@@ -43,6 +44,7 @@ __all__ = [
     "Problem",
     "RemediationError",
     "RevertFailed",
+    "TargetLeased",
     "TargetNotFound",
     "TargetRefused",
     "TemporaryRemediationError",
@@ -134,7 +136,20 @@ class JournalError(AftershockError):
 
 
 class BudgetExhausted(AftershockError):
-    """The error-budget gate refused to start a run."""
+    """Admission refused to start a run: the kill switch or the error-budget gate (exit 3)."""
+
+
+class TargetLeased(BudgetExhausted):
+    """A target of the run is leased by another live run (exit 3, like every refusal).
+
+    ``holder`` is that run's id, ``target`` the contested target's name in this
+    run's experiment.
+    """
+
+    def __init__(self, message: str, *, holder: str, target: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.target = target
 
 
 KILL_SWITCH_ENGAGED: Final = "the kill switch is engaged (aftershock lever release to allow runs)"

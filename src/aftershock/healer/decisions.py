@@ -95,20 +95,31 @@ class PauseBoard:
     def __init__(self, emit: Emitter) -> None:
         self.emit = emit
         self._counts: Counter[str] = Counter()
+        self._why: dict[str, str] = {}
 
-    def pause(self, targets: Iterable[str]) -> None:
-        """One more pause of each target."""
+    def pause(self, targets: Iterable[str], why: str = "") -> None:
+        """One more pause of each target; ``why`` is shown in the status until it ends."""
         names = sorted(set(targets))
         self._counts.update(names)
-        self.emit(PAUSED, targets=names)
+        for name in names:
+            if why:
+                self._why[name] = why
+        self.emit(PAUSED, targets=names, **({"why": why} if why else {}))
 
     def resume(self, targets: Iterable[str]) -> None:
         """One pause fewer of each target."""
         names = sorted(set(targets))
         self._counts.subtract(names)
         self._counts = +self._counts  # drop the ones no longer paused
+        for name in names:
+            if name not in self._counts:
+                self._why.pop(name, None)
         self.emit(RESUMED, targets=names)
 
     def names(self) -> set[str]:
         """The targets paused now."""
         return set(self._counts)
+
+    def reasons(self) -> dict[str, str]:
+        """Why each paused target is paused, where a reason was given."""
+        return {name: why for name, why in self._why.items() if name in self._counts}

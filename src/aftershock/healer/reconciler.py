@@ -179,9 +179,9 @@ class Healer:
 
     # ------------------------------------------------------------------ pause / reset
 
-    def pause(self, targets: Iterable[str]) -> None:
+    def pause(self, targets: Iterable[str], why: str = "") -> None:
         """Stand back on ``targets`` (nestable): decisions are logged, not acted on."""
-        self.paused_targets.pause(targets)
+        self.paused_targets.pause(targets, why)
 
     def resume(self, targets: Iterable[str]) -> None:
         """End one ``pause`` of ``targets``."""
@@ -234,6 +234,7 @@ class Healer:
             incidents=self.book,
             busy=set(self.attempts.busy),
             paused=self.paused_targets.names(),
+            standing_back=self.paused_targets.reasons(),
             now=self._clock.now().timestamp(),
         )
 

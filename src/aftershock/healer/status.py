@@ -74,6 +74,8 @@ class HealerStatus:
     watches: list[WatchStatus] = field(default_factory=list)
     playbooks: list[PlaybookStatus] = field(default_factory=list)
     breakers: list[BreakerStatus] = field(default_factory=list)
+    standing_back: dict[str, str] = field(default_factory=dict)
+    """Why the healer stands back on each paused target (a run leases it, ...)."""
 
     def to_json(self) -> dict[str, Any]:
         """The snapshot as JSON-ready data."""
@@ -92,6 +94,7 @@ def build_status(
     busy: Collection[str],
     paused: Collection[str],
     now: float,
+    standing_back: Mapping[str, str] | None = None,
 ) -> HealerStatus:
     """Assemble a ``HealerStatus`` at ``now`` (epoch seconds)."""
     watch_rows = []
@@ -155,4 +158,5 @@ def build_status(
         watches=watch_rows,
         playbooks=playbook_rows,
         breakers=breaker_rows,
+        standing_back=dict(standing_back or {}),
     )

@@ -101,12 +101,27 @@ class ExperimentSpec(Spec):
     abort: list[AbortCondition] = Field(default_factory=list)
     expect: Expectations = Field(default_factory=Expectations)
     budget: BudgetSpec | None = None
-    healing: Literal["allow", "pause"] = Field(
-        default="allow", description="pause = healers stand back on these targets during the run."
+    healing: Literal["allow", "pause"] | None = Field(
+        default=None,
+        description="Whether healer daemons may act on this run's targets while it runs:"
+        " allow, or pause (they stand back). Default: allow when expect.healedBy names a"
+        " playbook, pause otherwise.",
+    )
+    share_targets: bool = Field(
+        default=False,
+        description="Let runs of experiments that also set shareTargets use the same targets"
+        " at the same time; otherwise a run on a target another run holds is refused.",
     )
     healing_policy: str | None = Field(
         default=None, description="File of a HealingPolicy to run in-process during the run."
     )
+
+    @property
+    def healers_may_act(self) -> bool:
+        """Whether healer daemons may act on the targets while a run of this holds them."""
+        if self.healing is not None:
+            return self.healing == "allow"
+        return self.expect.healed_by is not None
 
 
 class Experiment(Spec):

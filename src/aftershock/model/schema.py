@@ -176,8 +176,73 @@ def _crd(kind: str, plural: str, short: str, columns: list[dict[str, Any]]) -> d
     }
 
 
+def _run_crd() -> dict[str, Any]:
+    """``ExperimentRun``: written by the operator only (fault records, result; see
+    ``aftershock.operator.runrecords``), so its schema checks the frame and keeps the records."""
+    text = {"type": "string"}
+    spec = {
+        "type": "object",
+        "required": ["runId", "experiment", "holder"],
+        "properties": {
+            "runId": text,
+            "experiment": text,
+            "holder": text,
+            "seed": {"type": "integer"},
+            "startedAt": text,
+        },
+    }
+    columns = [
+        {"name": "Experiment", "type": "string", "jsonPath": ".spec.experiment"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Result", "type": "string", "jsonPath": ".status.result.status"},
+        {"name": "Holder", "type": "string", "jsonPath": ".spec.holder", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"experimentruns.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": "ExperimentRun",
+                "listKind": "ExperimentRunList",
+                "plural": "experimentruns",
+                "singular": "experimentrun",
+                "shortNames": ["axr"],
+                "categories": ["aftershock"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "apiVersion": text,
+                                "kind": text,
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                },
+                            },
+                        }
+                    },
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                }
+            ],
+        },
+    }
+
+
 def crd_manifests() -> list[dict[str, Any]]:
-    """The CustomResourceDefinitions of both kinds, ready to dump as YAML."""
+    """The CustomResourceDefinitions: both kinds, and the operator's ``ExperimentRun``."""
     phase = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
     age = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
     return [
@@ -193,4 +258,5 @@ def crd_manifests() -> list[dict[str, Any]]:
             ],
         ),
         _crd("HealingPolicy", "healingpolicies", "ahp", [phase, age]),
+        _run_crd(),
     ]

@@ -197,6 +197,40 @@ class TargetSpec(Spec):
                 return kind
         raise AssertionError  # unreachable: the validator guarantees one
 
+    def identities(self) -> tuple[str, ...]:
+        """What this target names, as comparable keys: two targets overlap when they share one.
+
+        A target is identified the way it is written: a proxy by API and name
+        (an embedded one by its listen address), containers by daemon and each
+        name, by label set or by pattern, Kubernetes objects by namespace and
+        kind/name or selector, a supervised process by its ready address or
+        argv. Two selectors written differently that happen to match the same
+        container are not recognised as overlapping.
+        """
+        body = self.body
+        if isinstance(body, ToxiproxyTarget):
+            where = f"embedded/{body.listen or body.proxy}" if body.api == "embedded" else body.api
+            return (f"toxiproxy:{where.rstrip('/')}/{body.proxy}",)
+        if isinstance(body, DockerTarget):
+            host = body.host or "default"
+            keys = [f"docker:{host}/name/{name}" for name in body.names]
+            if body.labels:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(body.labels.items()))
+                keys.append(f"docker:{host}/labels/{labels}")
+            if body.pattern is not None:
+                keys.append(f"docker:{host}/pattern/{body.pattern}")
+            return tuple(keys)
+        if isinstance(body, KubernetesTarget):
+            keys = []
+            if body.name is not None:
+                keys.append(f"k8s:{body.namespace}/{body.kind}/{body.name}")
+            if body.selector is not None:
+                keys.append(f"k8s:{body.namespace}/selector/{body.selector}")
+            return tuple(keys)
+        if body.ready is not None:
+            return (f"process:ready/{body.ready}",)
+        return ("process:argv/" + "\0".join(body.command),)
+
     @property
     def body(self) -> ToxiproxyTarget | DockerTarget | KubernetesTarget | ProcessTarget:
         """The kind-specific part."""

@@ -38,6 +38,7 @@ from aftershock.operator.resources import (
     valid_status,
     validate_resource,
 )
+from aftershock.operator.stores import OperatorStores, operator_stores
 from aftershock.runtime import Admission, HealerHost, RunOutcome
 from aftershock.settings import Settings
 
@@ -104,9 +105,12 @@ class OperatorState:
     """The healers' metrics, on the operator's registry: served on its ``/metrics``."""
     healer_host: HealerHost | None = None
     """The host of this leadership term's healers (see :meth:`healing_term`)."""
+    stores: OperatorStores = field(init=False)
+    """The lever, ledger, run registry, fault records and target leases, in the API."""
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.settings)
+        self.stores = operator_stores(self.kube, self.namespace, self.identity)
+        self.admission = Admission(self.settings, stores=self.stores.ports())
         self.healer_metrics = HealerMetrics(self.metrics.registry)
 
     @contextlib.asynccontextmanager
@@ -116,7 +120,9 @@ class OperatorState:
         The same host as ``aftershock heal`` (audit log, metrics, pauses), with
         the healing state in memory.
         """
-        async with HealerHost.for_operator(self.settings, metrics=self.healer_metrics) as host:
+        async with HealerHost.for_operator(
+            self.settings, metrics=self.healer_metrics, leases=self.stores.leases
+        ) as host:
             self.healer_host = host
             try:
                 yield host
@@ -280,16 +286,13 @@ class OperatorState:
 
     # ------------------------------------------------------------ the lever
     async def sync_lever(self) -> None:
-        """Mirror the ConfigMap into ``$AFTERSHOCK_HOME/lever`` (absent = released)."""
+        """Read the ConfigMap (absent = released); the watch follows it afterwards."""
         data = await self.kube.read_configmap_data(self.namespace, LEVER_CONFIGMAP)
         self.lever_changed(data)
 
     def lever_changed(self, data: Mapping[str, str] | None) -> None:
         """Engage or release the kill switch from the ConfigMap's data."""
-        engaged = str((data or {}).get("engaged", "")).strip().lower() == "true"
-        if engaged != runtime.lever_engaged(self.settings):
-            _log.warning("kill switch " + ("engaged" if engaged else "released"))
-            runtime.set_lever(self.settings, engaged=engaged, reason=f"ConfigMap {LEVER_CONFIGMAP}")
+        self.stores.lever.follow(data)
 
 
 def _digest(spec: Any) -> str:

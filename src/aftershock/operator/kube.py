@@ -191,6 +191,102 @@ class KubeAccess:
         data: dict[str, Any] = self._api.sanitize_for_serialization(lease)
         return data
 
+    async def delete_lease(self, namespace: str, name: str, *, version: str) -> None:
+        """Delete the lease if it is still at ``version`` (409 when it changed)."""
+        options = _client.V1DeleteOptions(
+            preconditions=_client.V1Preconditions(resource_version=version)
+        )
+        try:
+            await self._call(
+                f"delete lease {name}",
+                self._leases.delete_namespaced_lease,
+                name,
+                namespace,
+                body=options,
+            )
+        except KubeNotFound:
+            return
+
+    async def list_leases(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Leases matching a label selector, as plain dicts."""
+        found = await self._call(
+            "list leases",
+            self._leases.list_namespaced_lease,
+            namespace,
+            label_selector=selector,
+        )
+        items: list[dict[str, Any]] = self._api.sanitize_for_serialization(found).get("items", [])
+        return items
+
+    # ------------------------------------------------------------ run records (sync)
+    def _sync(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            raise _translate(exc, what) from exc
+        except OSError as exc:  # urllib3 wraps most; a refused connection may surface raw
+            msg = f"Kubernetes API: {what}: {exc}"
+            raise DriverUnavailable(msg) from exc
+
+    def create_object(self, plural: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create one of aftershock's custom objects (blocking: a fault waits for it)."""
+        created: dict[str, Any] = self._sync(
+            f"create {plural}",
+            self._custom.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            dict(body),
+        )
+        return created
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """Read one custom object (blocking)."""
+        found: dict[str, Any] = self._sync(
+            f"get {plural}/{name}",
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+        )
+        return found
+
+    def replace_status(
+        self, plural: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Replace ``.status`` (blocking); ``metadata.resourceVersion`` in ``body``
+        makes it conditional: ``KubeConflict`` when someone wrote in between."""
+        replaced: dict[str, Any] = self._sync(
+            f"update {plural}/{name}/status",
+            self._custom.replace_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            dict(body),
+        )
+        return replaced
+
+    def list_objects(
+        self, plural: str, namespace: str, selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every custom object of ``plural`` in the namespace (blocking)."""
+        found = self._sync(
+            f"list {plural}",
+            self._custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            label_selector=selector or "",
+        )
+        items: list[dict[str, Any]] = found.get("items", [])
+        return items
+
     # ------------------------------------------------------------ the lever
     async def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """A ConfigMap's ``data``, or ``None`` when it does not exist."""

@@ -11,8 +11,8 @@ from typing import Any
 import kopf
 import structlog
 
-from aftershock import runtime
 from aftershock.observability.health import HealthServer
+from aftershock.operator.failover import take_over
 from aftershock.operator.handlers import OperatorState, build_registry, wait_any
 from aftershock.operator.kube import KubeAccess
 from aftershock.operator.leader import LeaseElector
@@ -21,6 +21,9 @@ from aftershock.scheduling.scheduler import ChaosScheduler
 from aftershock.settings import Settings
 
 __all__ = ["LEASE_NAME", "kopf_settings", "run_operator"]
+
+SWEEP_SECONDS = 30.0
+"""How often a leader retries reverts that failed when it took over."""
 
 LEASE_NAME = "aftershock-operator"
 """The ``coordination.k8s.io/v1`` Lease the replicas compete for."""
@@ -79,15 +82,9 @@ async def _lead(
     *,
     schedule_store: Path | None,
 ) -> None:
-    """One leadership term: recover, mirror the lever, schedule, heal, run kopf until it ends."""
+    """One leadership term: take over, read the lever, schedule, heal, run kopf until it ends."""
     settings = state.settings
-    report = await runtime.recover(settings)
-    _log.info(
-        "recovered faults left by a predecessor",
-        reverted=len([a for a in report.actions if a.ok]),
-        failed=len([a for a in report.actions if not a.ok]),
-        skipped_live=len(report.skipped_live),
-    )
+    await take_over(state.stores, settings)
     await state.sync_lever()
     scheduler = ChaosScheduler(
         settings=settings,
@@ -104,6 +101,7 @@ async def _lead(
         term_over.set()
 
     watcher = asyncio.create_task(watch_term())
+    sweeper = asyncio.create_task(_sweep(state, term_over))
     try:
         async with state.healing_term():
             root_tasks = await kopf.spawn_tasks(
@@ -116,14 +114,27 @@ async def _lead(
             )
             await kopf.run_tasks(root_tasks, ignored=_NotKopfs())
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in (watcher, sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         state.scheduler = None
         state.references.clear()
         await scheduler.stop()
     if not term_over.is_set():
         stop.set()  # kopf ended on its own (a signal): the whole operator stops
+
+
+async def _sweep(state: OperatorState, term_over: asyncio.Event) -> None:
+    """Retry, every ``SWEEP_SECONDS``, what an earlier take-over could not revert."""
+    while not term_over.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(term_over.wait(), timeout=SWEEP_SECONDS)
+            return
+        try:
+            await take_over(state.stores, state.settings)
+        except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+            _log.exception("take-over sweep failed")
 
 
 async def run_operator(

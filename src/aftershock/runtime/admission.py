@@ -3,35 +3,37 @@
 ``aftershock run``, the scheduler and the operator all admit through
 :class:`Admission`, which applies, in this order:
 
-1. the kill switch (``aftershock lever``): while it is engaged nothing starts,
-   except a dry run, which touches nothing;
+1. the kill switch (the :class:`~aftershock.runtime.stores.Lever`): while it is
+   engaged nothing starts, except a dry run, which touches nothing;
 2. the budget gate: what the ledger says is left of ``spec.budget.slo``'s error
    budget must cover ``maxSpend`` plus ``reserve`` (``--force`` skips it);
-3. target leases: exclusive claims on the run's targets, held for the whole
-   run, through a :class:`TargetLeases` store. Without a store no claims are
-   taken (a single host needs none; the operator's store plugs in here).
+3. target leases: a claim on each of the run's targets, held for the whole
+   run; a target another live run holds refuses the run with ``TargetLeased``
+   (exit 3, naming that run), unless both experiments set ``shareTargets``.
 
 :meth:`Admission.check` applies 1 and 2 and says what it found, without
 raising, so the scheduler can record why a fire was skipped.
 :meth:`Admission.admitted` refuses with ``BudgetExhausted`` (its message is
 the reason), then holds the leases for its block and yields the budget left
 for every SLO of the experiment.
+
+Admission holds the :class:`~aftershock.runtime.stores.Stores` (local ones by
+default, the operator's over the Kubernetes API), so whoever admits a run also
+gives it the registry, ledger and records it is booked in.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Protocol
+from datetime import datetime
 
 from aftershock.errors import KILL_SWITCH_ENGAGED, BudgetExhausted
-from aftershock.journal.ledger import LEDGER_FILE, Ledger
+from aftershock.journal.ledger import Ledger
 from aftershock.model.experiment import Experiment
-from aftershock.model.targets import TargetSpec
+from aftershock.runtime.local import FileLever, local_stores
+from aftershock.runtime.stores import BudgetLedger, Stores, claims_of
 from aftershock.settings import Settings
 from aftershock.slo.budget import GateDecision, gate
 
@@ -39,47 +41,20 @@ __all__ = [
     "KILL_SWITCH_ENGAGED",
     "Admission",
     "AdmissionCheck",
-    "TargetLeases",
     "lever_engaged",
     "set_lever",
 ]
 
-"""Why a run is refused while the lever is engaged."""
 
-
-# ---------------------------------------------------------------- the kill switch
-def _lever_path(settings: Settings) -> Path:
-    return settings.home / "lever"
-
-
+# ---------------------------------------------------------------- the local kill switch
 def lever_engaged(settings: Settings) -> bool:
-    """True while the kill switch is engaged (a file under ``$AFTERSHOCK_HOME``)."""
-    return _lever_path(settings).exists()
+    """True while this host's kill switch is engaged (a file under ``$AFTERSHOCK_HOME``)."""
+    return FileLever(settings.home).engaged()
 
 
 def set_lever(settings: Settings, *, engaged: bool, reason: str = "") -> None:
-    """Engage or release the kill switch; running experiments poll it and abort."""
-    path = _lever_path(settings)
-    if engaged:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{datetime.now(UTC).isoformat()} {reason}\n", encoding="utf-8")
-    else:
-        path.unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------- target leases
-class TargetLeases(Protocol):
-    """Exclusive claims on targets for the length of a run, so two runs never share one."""
-
-    def hold(
-        self, run_id: str, targets: Mapping[str, TargetSpec]
-    ) -> AbstractAsyncContextManager[None]:
-        """Claim every target for the block and release them after it.
-
-        A target held by another live run refuses the run: raise
-        ``BudgetExhausted`` naming the target and the holder.
-        """
-        ...
+    """Engage or release this host's kill switch; running experiments poll it and abort."""
+    FileLever(settings.home).set(engaged=engaged, reason=reason)
 
 
 # ---------------------------------------------------------------- the step
@@ -106,33 +81,38 @@ class AdmissionCheck:
 
 
 class Admission:
-    """The admission step over this host's lever, ledger and (optional) target leases."""
+    """The admission step over a set of stores (by default this host's)."""
 
     def __init__(
         self,
         settings: Settings,
         *,
+        stores: Stores | None = None,
         ledger: Ledger | None = None,
-        leases: TargetLeases | None = None,
     ) -> None:
-        """``ledger`` defaults to ``$AFTERSHOCK_HOME/ledger.sqlite3``, opened on first use."""
+        """Without ``stores``, the local ones under ``settings.home``, opened on first
+        use (with ``ledger`` as their ledger when given)."""
         self.settings = settings
-        self.leases = leases
+        self._stores = stores
         self._ledger = ledger
 
     @property
-    def ledger(self) -> Ledger:
+    def stores(self) -> Stores:
+        """The lever, ledger, leases, run registry and records runs are admitted over."""
+        if self._stores is None:
+            self._stores = local_stores(self.settings, ledger=self._ledger)
+        return self._stores
+
+    @property
+    def ledger(self) -> BudgetLedger:
         """The SLO ledger the gate reads and runs are booked in."""
-        if self._ledger is None:
-            self.settings.home.mkdir(parents=True, exist_ok=True)
-            self._ledger = Ledger(self.settings.home / LEDGER_FILE)
-        return self._ledger
+        return self.stores.ledger
 
     def check(
         self, experiment: Experiment, now: datetime, *, force: bool = False, dry_run: bool = False
     ) -> AdmissionCheck:
         """Apply the kill switch and the budget gate; refuse nothing, report what applies."""
-        if not dry_run and lever_engaged(self.settings):
+        if not dry_run and self.stores.lever.engaged():
             return AdmissionCheck(kill_switch=True, budget=None)
         spec = experiment.spec
         remaining = {
@@ -157,14 +137,15 @@ class Admission:
         """Admit the run for the block, or raise ``BudgetExhausted`` with the reason.
 
         Yields the budget left per SLO. The run's target leases are held for
-        the block (a dry run takes none).
+        the block (a dry run takes none); a target held by another live run
+        raises ``TargetLeased`` (a ``BudgetExhausted``) naming it.
         """
         found = self.check(experiment, now, force=force, dry_run=dry_run)
         if found.refusal is not None:
             raise BudgetExhausted(found.refusal)
         remaining = dict(found.remaining)
-        if self.leases is None or dry_run:
+        if dry_run:
             yield remaining
             return
-        async with self.leases.hold(run_id, experiment.spec.targets):
+        async with self.stores.leases.hold(claims_of(experiment, run_id)):
             yield remaining

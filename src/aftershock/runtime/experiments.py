@@ -1,18 +1,18 @@
 """Experiment runs: admission, journal, drivers, probes, an in-process healer, the ledger.
 
 ``run_experiment`` is what ``aftershock run``, the scheduler and the operator
-call; a run holds a lock file while it lives, so ``recover`` never reverts a
-live run's faults.
+call. A run is admitted over its stores (``Admission.stores``): it holds its
+target leases and its place in the run registry while it lives, so ``recover``
+never reverts a live run's faults; it polls the stores' lever, writes its fault
+records to the stores' shared records (the operator's API) before its journal
+file, and is booked in the stores' ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,16 +25,19 @@ from aftershock.engine.context import HealingObserver, NullSink, RunContext, new
 from aftershock.engine.runner import Runner
 from aftershock.journal import read_journal
 from aftershock.journal.faults import FaultJournal
-from aftershock.journal.ledger import Ledger, noted_healer_actions
+from aftershock.journal.ledger import noted_healer_actions
 from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import RunResult
 from aftershock.model.targets import TargetKind, TargetSpec
 from aftershock.ports import Clock, EventSink, FaultDriver, Probe
 from aftershock.probes.factory import build_probe
-from aftershock.runtime.admission import Admission, lever_engaged
+from aftershock.runtime.admission import Admission
 from aftershock.runtime.healerhost import HealerHost
-from aftershock.runtime.wiring import build_drivers, merged_targets, pause_file
+from aftershock.runtime.local import LocalRunRegistry
+from aftershock.runtime.recorded import open_journal
+from aftershock.runtime.stores import BudgetLedger, FaultRecords
+from aftershock.runtime.wiring import build_drivers, merged_targets
 from aftershock.settings import Settings
 
 __all__ = ["RunOutcome", "new_run_id", "run_experiment", "run_is_live"]
@@ -46,33 +49,9 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-# ---------------------------------------------------------------- live-run locks
-@contextlib.contextmanager
-def _run_lock(settings: Settings, run_id: str) -> Iterator[None]:
-    """Held while a run is alive, so ``recover`` never reverts a live run's faults."""
-    path = settings.home / "runs" / f"{run_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    path.unlink(missing_ok=True)
-
-
 def run_is_live(settings: Settings, run_id: str) -> bool:
-    """True while the run holds its lock (its process is alive)."""
-    path = settings.home / "runs" / f"{run_id}.lock"
-    if not path.exists():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+    """True while a run on this host holds its lock (its process is alive)."""
+    return LocalRunRegistry(settings.home).live(run_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +104,18 @@ async def run_experiment(
     )
     async with admitted as remaining:
         settings.home.mkdir(parents=True, exist_ok=True)
-        ledger = admission.ledger
-        journal = FaultJournal(settings.journal_dir, run_id)
+        stores = admission.stores
+        records = None if dry_run else stores.records
+        journal = open_journal(settings.journal_dir, run_id, records)
         targets = dict(experiment.spec.targets)
         if policy is not None:
             targets = merged_targets(targets, policy.spec.targets)
         sink: EventSink = events or NullSink()
         # The journal closes (its queued notes written) inside the run's lock, so
         # `aftershock recover` never numbers records of a file still being written.
-        with (
-            _run_lock(settings, run_id),
-            journal,
-            _pausing(settings, run_id, experiment, dry_run=dry_run),
-        ):
+        with stores.runs.alive(run_id), journal:
+            if records is not None:
+                records.started(run_id, experiment.metadata.name, seed=seed)
             async with AsyncExitStack() as stack:
                 if drivers is None:
                     log_dir = settings.home / "logs" / run_id
@@ -169,7 +147,7 @@ async def run_experiment(
                     seed=seed,
                     dry_run=dry_run,
                     forced=force,
-                    kill_switch=lambda: lever_engaged(settings),
+                    kill_switch=stores.lever.engaged,
                     remaining_budget=remaining,
                     healing=healing,
                     stop=stop or asyncio.Event(),
@@ -179,17 +157,21 @@ async def run_experiment(
                     result = await runner.run()
                 except asyncio.CancelledError:
                     if runner.result is not None and not dry_run:
-                        _book(ledger, runner.result, journal)
+                        _book(stores.ledger, records, runner.result, journal)
                     raise
         if not dry_run:
-            _book(ledger, result, journal)
+            _book(stores.ledger, records, result, journal)
     return RunOutcome(result, journal.path)
 
 
-def _book(ledger: Ledger, result: RunResult, journal: FaultJournal) -> None:
+def _book(
+    ledger: BudgetLedger, records: FaultRecords | None, result: RunResult, journal: FaultJournal
+) -> None:
     """Record the run in the ledger, with the healer actions its journal noted."""
     journal.flush()
     actions = noted_healer_actions(read_journal(journal.path))
+    if records is not None:
+        records.finished(result)
     ledger.record_run(result, journal_path=str(journal.path), healer_actions=actions)
 
 
@@ -204,22 +186,3 @@ async def _provision(
         for name, target in targets.items():
             if target.kind is TargetKind.TOXIPROXY:
                 await toxiproxy.provision(name, target, journal=journal, run_id=run_id)
-
-
-@contextlib.contextmanager
-def _pausing(
-    settings: Settings, run_id: str, experiment: Experiment, *, dry_run: bool
-) -> Iterator[None]:
-    """With ``healing: pause``, ask healer daemons to stand back on this run's targets."""
-    if dry_run or experiment.spec.healing != "pause":
-        yield
-        return
-    path = pause_file(settings, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"run_id": run_id, "targets": sorted(experiment.spec.targets)}), encoding="utf-8"
-    )
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)

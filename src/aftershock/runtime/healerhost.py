@@ -2,7 +2,10 @@
 
 A host holds what all its healers share: the state store, the event sinks
 (metrics, the audit log, a run's journal and events) and, in a daemon, the
-task that follows experiments' requests to stand back (``healing: pause``).
+task that follows the target leases of running experiments: a healer stands
+back on a target a run holds unless the experiment lets healers act
+(``spec.healing: allow``, or ``expect.healedBy``), and its status says which
+run holds it.
 For each healer it holds what that healer alone holds: its drivers (its own,
 or borrowed from the caller), its probes and their shared HTTP client, and
 its task. Leaving a healer's :meth:`HealerHost.healing` block, or the host,
@@ -11,11 +14,11 @@ stops the healer first and then releases the rest in reverse order.
 The callers differ only in how the host is configured:
 
 ==================  ==================  ===========================================
-constructor         state store         event sinks; pauses
+constructor         state store         event sinks; target leases
 ==================  ==================  ===========================================
 ``for_run``         memory, per run     the run's events and journal; not followed
-``for_heal``        SQLite in the home  audit log and metrics; followed
-``for_operator``    memory              audit log and metrics; followed
+``for_heal``        SQLite in the home  audit log and metrics; the home's, followed
+``for_operator``    the caller's        audit log and metrics; the caller's, followed
 ==================  ==================  ===========================================
 """
 
@@ -50,7 +53,9 @@ from aftershock.observability.audit import AuditLog
 from aftershock.observability.metrics import FanOut, HealerMetrics, MeteredProbe
 from aftershock.ports import Clock, Event, EventSink, Probe
 from aftershock.probes.factory import build_probe, shared_client
-from aftershock.runtime.wiring import build_drivers, paused_targets
+from aftershock.runtime.local import LocalTargetLeases
+from aftershock.runtime.stores import TargetClaim, TargetLeases
+from aftershock.runtime.wiring import build_drivers
 from aftershock.settings import Settings
 
 __all__ = ["AUDIT_LOG", "PAUSE_POLL_SECONDS", "HealerHost", "HealingNotes", "Notebook"]
@@ -59,7 +64,7 @@ AUDIT_LOG: Final = Path("audit") / "healer.jsonl"
 """The healers' audit log, under ``$AFTERSHOCK_HOME``."""
 
 PAUSE_POLL_SECONDS: Final = 1.0
-"""How often a daemon's host looks for experiments asking healers to stand back."""
+"""How often a daemon's host reads the target leases of running experiments."""
 
 _log = structlog.get_logger("aftershock.heal")
 
@@ -81,15 +86,15 @@ class HealerHost:
         sinks: Sequence[EventSink] = (),
         metrics: HealerMetrics | None = None,
         audit: Path | None = None,
-        follow_pauses: bool = False,
+        leases: TargetLeases | None = None,
     ) -> None:
         """A host; nothing is opened before it is entered.
 
         ``sinks`` receive every healer event; so do ``metrics`` (which also
         times every probe sample and shows every watch's state from the start)
-        and, when ``audit`` is a path, an audit log there. ``follow_pauses``
-        makes the host's healers stand back on the targets of experiments
-        running with ``healing: pause``.
+        and, when ``audit`` is a path, an audit log there. With ``leases`` the
+        host's healers stand back on the targets that running experiments
+        hold, unless those experiments let healers act.
         """
         self.settings = settings
         self.store = store
@@ -97,9 +102,11 @@ class HealerHost:
         self.metrics = metrics
         self._sinks = tuple(sinks)
         self._audit_path = audit
-        self._follow = follow_pauses
+        self._leases = leases
         self._healers: list[Healer] = []
-        self._paused: set[str] = set()
+        self._claims: list[TargetClaim] = []
+        self._paused: dict[int, dict[str, str]] = {}
+        """Per healer (by id): each target it stands back on, and why."""
         self._events: FanOut | None = None
         self._stack: AsyncExitStack | None = None
 
@@ -124,18 +131,28 @@ class HealerHost:
         """The host of ``aftershock heal``: state in SQLite under the home, so a
         restarted daemon neither refills ``maxAttempts`` nor closes an open breaker."""
         store = SqliteStateStore(settings.home / STATE_FILE)
-        return cls._daemon(settings, store=store, metrics=metrics, clock=clock)
+        leases = LocalTargetLeases(settings.home)
+        return cls._daemon(settings, store=store, metrics=metrics, clock=clock, leases=leases)
 
     @classmethod
     def for_operator(
-        cls, settings: Settings, *, metrics: HealerMetrics, clock: Clock | None = None
+        cls,
+        settings: Settings,
+        *,
+        metrics: HealerMetrics,
+        leases: TargetLeases,
+        store: StateStore | None = None,
+        clock: Clock | None = None,
     ) -> Self:
-        """The host of the operator's healers: what ``heal`` has, with state in memory.
-
-        The operator's home is a volume shared by its replicas, where SQLite
-        must not live; its healing state starts afresh with each leadership term.
-        """
-        return cls._daemon(settings, store=MemoryStateStore(), metrics=metrics, clock=clock)
+        """The host of the operator's healers: what ``heal`` has, over the cluster's
+        target leases, with the caller's state store (in memory by default)."""
+        return cls._daemon(
+            settings,
+            store=store if store is not None else MemoryStateStore(),
+            metrics=metrics,
+            clock=clock,
+            leases=leases,
+        )
 
     @classmethod
     def _daemon(
@@ -145,6 +162,7 @@ class HealerHost:
         store: StateStore,
         metrics: HealerMetrics,
         clock: Clock | None,
+        leases: TargetLeases,
     ) -> Self:
         return cls(
             settings=settings,
@@ -152,7 +170,7 @@ class HealerHost:
             clock=clock,
             metrics=metrics,
             audit=settings.home / AUDIT_LOG,
-            follow_pauses=True,
+            leases=leases,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -171,7 +189,7 @@ class HealerHost:
             if self.metrics is not None:
                 sinks.append(self.metrics)
             self._events = FanOut(sinks)
-            if self._follow:
+            if self._leases is not None:
                 follower = asyncio.create_task(self._follow_pauses(), name="aftershock-pauses")
                 stack.push_async_callback(_cancel, follower)
         except BaseException:
@@ -251,12 +269,11 @@ class HealerHost:
                 status = healer.status()
                 for watch in status.watches:
                     self.metrics.watch_state(status.policy, watch.name, watch.target, watch.phase)
-            if self._paused:
-                healer.pause(self._paused)
             healer.start()
             stack.push_async_callback(healer.stop)
             self._healers.append(healer)
-            stack.callback(self._healers.remove, healer)
+            stack.callback(self._forget, healer)
+            self._stand_back(healer)
             yield healer
 
     def _build(
@@ -298,20 +315,44 @@ class HealerHost:
         assert self._events is not None  # set together with the stack
         return self._events
 
-    # ------------------------------------------------------------ pauses
+    # ------------------------------------------------------------ target leases
     async def _follow_pauses(self) -> None:
+        assert self._leases is not None
         while True:
-            self._apply_pauses(paused_targets(self.settings))
+            try:
+                self._claims = await self._leases.held()
+            except Exception as exc:  # noqa: BLE001 - a failed read keeps the last claims
+                _log.warning("cannot read target leases", error=str(exc))
+            for healer in self._healers:
+                self._stand_back(healer)
             await asyncio.sleep(PAUSE_POLL_SECONDS)
 
-    def _apply_pauses(self, wanted: set[str]) -> None:
-        started, ended = wanted - self._paused, self._paused - wanted
-        for healer in self._healers:
-            if started:
-                healer.pause(started)
-            if ended:
-                healer.resume(ended)
-        self._paused = wanted
+    def _stand_back(self, healer: Healer) -> None:
+        """Pause the healer on the targets runs hold (and resume the ones released)."""
+        wanted: dict[str, str] = {}
+        for name, target in healer.policy.spec.targets.items():
+            keys = set(target.identities())
+            for claim in self._claims:
+                if not claim.healers and keys & set(claim.keys):
+                    wanted[name] = (
+                        f"target leased by run {claim.run_id} (experiment {claim.experiment!r},"
+                        " which does not let healers act: spec.healing or expect.healedBy)"
+                    )
+                    break
+        current = self._paused.setdefault(id(healer), {})
+        ended = [name for name in current if name not in wanted]
+        if ended:
+            healer.resume(ended)
+        for name, why in wanted.items():
+            if current.get(name) != why:
+                if name in current:
+                    healer.resume([name])
+                healer.pause([name], why)
+        self._paused[id(healer)] = wanted
+
+    def _forget(self, healer: Healer) -> None:
+        self._healers.remove(healer)
+        self._paused.pop(id(healer), None)
 
 
 async def _started_drivers(

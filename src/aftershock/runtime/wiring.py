@@ -1,14 +1,7 @@
-"""Shared wiring: drivers for a set of targets, targets merged across documents, pauses.
-
-A run with ``healing: pause`` writes its targets to a pause file
-(:func:`pause_file`) for as long as it runs; healer daemons read them all
-(:func:`paused_targets`) and stand back on those targets.
-"""
+"""Shared wiring: drivers for a set of targets, targets merged across documents."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +13,7 @@ from aftershock.errors import ConfigError
 from aftershock.model.targets import ProcessTarget, TargetKind, TargetSpec
 from aftershock.settings import Settings
 
-__all__ = ["build_drivers", "merged_targets", "pause_file", "paused_targets"]
+__all__ = ["build_drivers", "merged_targets"]
 
 
 def build_drivers(
@@ -56,17 +49,3 @@ def merged_targets(*groups: Mapping[str, TargetSpec]) -> dict[str, TargetSpec]:
                 raise ConfigError(msg)
             merged[name] = target
     return merged
-
-
-def pause_file(settings: Settings, run_id: str) -> Path:
-    """Where a run asks healer daemons to stand back on its targets."""
-    return settings.home / "pauses" / f"{run_id}.json"
-
-
-def paused_targets(settings: Settings) -> set[str]:
-    """The targets that running experiments ask healers to stand back on."""
-    names: set[str] = set()
-    for path in (settings.home / "pauses").glob("*.json"):
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            names.update(str(t) for t in json.loads(path.read_text(encoding="utf-8"))["targets"])
-    return names

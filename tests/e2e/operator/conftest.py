@@ -162,7 +162,13 @@ def short_rbac_kubeconfig(
 
 def _clean(admin: Any) -> None:
     custom = kubernetes.client.CustomObjectsApi(admin)
-    for plural in ("experiments", "healingpolicies"):
+    leases = kubernetes.client.CoordinationV1Api(admin)
+    for lease in leases.list_namespaced_lease(
+        NAMESPACE, label_selector="aftershock.dev/role=target-lease"
+    ).items:
+        with contextlib.suppress(ApiException):
+            leases.delete_namespaced_lease(lease.metadata.name, NAMESPACE)
+    for plural in ("experiments", "healingpolicies", "experimentruns"):
         for item in custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural)[
             "items"
         ]:
@@ -242,11 +248,12 @@ class Replica:
 async def replicas(
     clean_namespace: None, sa_kubeconfig: Path, tmp_path: Path
 ) -> AsyncIterator[Callable[..., Replica]]:
-    """Start operator replicas with the SA token; they share ``$AFTERSHOCK_HOME`` (the PVC)."""
+    """Start operator replicas with the SA token, each with a ``$AFTERSHOCK_HOME`` of its own
+    (a pod's emptyDir): whatever they share is in the Kubernetes API."""
     started: list[Replica] = []
 
     def start(identity: str, kubeconfig: Path | None = None) -> Replica:
-        replica = Replica(identity, tmp_path / "home", kubeconfig or sa_kubeconfig)
+        replica = Replica(identity, tmp_path / identity, kubeconfig or sa_kubeconfig)
         replica.start()
         started.append(replica)
         return replica

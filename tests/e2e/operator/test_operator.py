@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from aftershock import runtime
+from aftershock.model import Experiment
 from aftershock.operator.handlers import resource_key
 from tests.e2e.operator.helpers import (
     DEPLOY,
@@ -249,14 +251,22 @@ async def test_the_lever_configmap_engages_and_releases_the_kill_switch(
     core = kubernetes.client.CoreV1Api(admin)
     body = {"metadata": {"name": "aftershock-lever"}, "data": {"engaged": "true"}}
     await asyncio.to_thread(core.create_namespaced_config_map, NAMESPACE, body)
-    await await_for(lambda: runtime.lever_engaged(replica.settings), 20, "the lever to engage")
+    assert replica.state is not None
+    lever = replica.state.admission.stores.lever
+    await await_for(lever.engaged, 20, "the lever to engage")
+    # The ConfigMap alone: no file mirrors it, and the admission refuses on it.
+    assert not runtime.lever_engaged(replica.settings)
+    assert not (replica.settings.home / "lever").exists()
+    now = datetime.now(UTC)
+    gated = Experiment.model_validate(experiment("gated"))
+    assert replica.state.admission.check(gated, now).kill_switch
     await asyncio.to_thread(
         core.patch_namespaced_config_map,
         "aftershock-lever",
         NAMESPACE,
         {"data": {"engaged": "false"}},
     )
-    await await_for(lambda: not runtime.lever_engaged(replica.settings), 20, "the lever to release")
+    await await_for(lambda: not lever.engaged(), 20, "the lever to release")
 
 
 async def test_a_missing_rbac_rule_is_caught(

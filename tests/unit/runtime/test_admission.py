@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from aftershock.clock import ManualClock
-from aftershock.errors import BudgetExhausted
+from aftershock.errors import BudgetExhausted, TargetLeased
 from aftershock.journal.ledger import Ledger
 from aftershock.model.experiment import Experiment
 from aftershock.model.results import BudgetResult, RunResult, RunStatus
-from aftershock.model.targets import TargetKind, TargetSpec
-from aftershock.runtime import KILL_SWITCH_ENGAGED, Admission, run_experiment, set_lever
+from aftershock.model.targets import TargetKind
+from aftershock.runtime import (
+    KILL_SWITCH_ENGAGED,
+    Admission,
+    TargetClaim,
+    claims_of,
+    local_stores,
+    run_experiment,
+    set_lever,
+)
+from aftershock.runtime.local import LocalTargetLeases
 from aftershock.settings import Settings
 from aftershock.testing import FakeDriver, FakeProbe
 from tests.unit.runtime.helpers import operator
@@ -32,23 +42,30 @@ BUDGET = {"slo": "avail", "maxSpend": "5%"}
 
 
 class Leases:
-    """A ``TargetLeases`` store that records its claims, or refuses them all."""
+    """This host's ``TargetLeases``, recording the claims taken through it."""
 
-    def __init__(self, refuse: str | None = None) -> None:
-        self.refuse = refuse
+    def __init__(self, home: Settings) -> None:
+        self.local = LocalTargetLeases(home.home)
         self.claims: list[tuple[str, list[str]]] = []
-        self.held = 0
+        self.holding = 0
 
     @contextlib.asynccontextmanager
-    async def hold(self, run_id: str, targets: Mapping[str, TargetSpec]) -> AsyncIterator[None]:
-        if self.refuse is not None:
-            raise BudgetExhausted(self.refuse)
-        self.claims.append((run_id, sorted(targets)))
-        self.held += 1
-        try:
-            yield
-        finally:
-            self.held -= 1
+    async def hold(self, claims: Sequence[TargetClaim]) -> AsyncIterator[None]:
+        async with self.local.hold(claims):
+            self.claims += [(c.run_id, [c.target]) for c in claims]
+            self.holding += 1
+            try:
+                yield
+            finally:
+                self.holding -= 1
+
+    async def held(self) -> list[TargetClaim]:
+        return await self.local.held()
+
+
+def with_leases(home: Settings, leases: Leases) -> Admission:
+    stores = local_stores(home)
+    return Admission(home, stores=dataclasses.replace(stores, leases=leases))
 
 
 def spend(home_settings: Settings, clock: ManualClock, share: float) -> None:
@@ -89,6 +106,7 @@ async def refusals(tmp_path: Path, exp: Experiment, clock: ManualClock) -> tuple
     assert run.starts == []
     (fire,) = sched.history("gated")
     state, kube = operator(home)
+    state.admission = Admission(home)  # this host's stores, so the three read the same lever
     answer = await state.run_scheduled("chaos/gated", exp)
     assert answer == f"refused: {refused.value}"
     assert kube.statuses[-1]["phase"] == "Aborted"
@@ -147,7 +165,7 @@ async def test_the_scheduler_asks_the_admission_it_is_given(tmp_path: Path) -> N
 
 async def test_a_run_holds_its_target_leases_until_it_is_booked(tmp_path: Path) -> None:
     clock = ManualClock()
-    leases = Leases()
+    leases = Leases(settings(tmp_path))
     stop = asyncio.Event()
     stop.set()  # ends the run at once: admission and booking are what is tested
     outcome = await run_experiment(
@@ -158,21 +176,27 @@ async def test_a_run_holds_its_target_leases_until_it_is_booked(tmp_path: Path) 
         drivers={TargetKind.TOXIPROXY: FakeDriver(TargetKind.TOXIPROXY)},
         probes={"web": FakeProbe(lambda _t: True, clock)},
         stop=stop,
-        admission=Admission(settings(tmp_path), leases=leases),
+        admission=with_leases(settings(tmp_path), leases),
     )
     assert outcome.result.run_id == "r1"
     assert leases.claims == [("r1", ["db"])]
-    assert leases.held == 0
+    assert leases.holding == 0
+    assert await leases.held() == []
 
 
 async def test_a_refused_lease_refuses_the_run_and_the_operators_run(tmp_path: Path) -> None:
     home = settings(tmp_path)
-    why = "target 'db' is held by run other-run"
     exp = experiment({"cron": "0 3 * * *"})
-    with pytest.raises(BudgetExhausted, match=why):
-        await run_experiment(exp, settings=home, admission=Admission(home, leases=Leases(why)))
-    state, kube = operator(home)
-    state.admission = Admission(home, leases=Leases(why))
-    assert await state.run_scheduled("chaos/exp", exp) == f"refused: {why}"
-    assert kube.events[-1] == ("Warning", "Refused", why)
+    other = claims_of(exp, "other-run")
+    why = "target 'db' is leased by run other-run"
+    async with LocalTargetLeases(home.home).hold(other):
+        with pytest.raises(TargetLeased, match=why) as refused:
+            await run_experiment(exp, settings=home)
+        assert refused.value.holder == "other-run"
+        state, kube = operator(home)
+        state.admission = Admission(home)
+        answer = await state.run_scheduled("chaos/exp", exp)
+        assert answer.startswith(f"refused: {why}")
+        assert kube.events[-1][:2] == ("Warning", "Refused")
+        assert why in kube.events[-1][2]
     assert not (home.journal_dir).exists() or not any(home.journal_dir.iterdir())

@@ -24,7 +24,8 @@ from aftershock.clock import SystemClock
 from aftershock.model.policy import HealingPolicy
 from aftershock.observability.audit import read_audit
 from aftershock.observability.metrics import HealerMetrics
-from aftershock.runtime import HealerHost, pause_file, run_healers
+from aftershock.runtime import HealerHost, TargetClaim, run_healers
+from aftershock.runtime.local import LocalTargetLeases
 from aftershock.settings import Settings
 from aftershock.testing import CapturedEvents
 from tests.unit.runtime.helpers import operator
@@ -204,23 +205,47 @@ async def test_a_run_host_writes_steps_to_the_journal_and_events_only(home: Sett
     assert not (home.home / "audit").exists()  # a run's healer audits into its journal
 
 
-async def test_a_daemon_host_stands_back_while_a_run_asks_it_to(home: Settings) -> None:
+def claim_on_svc(run_id: str, *, healers: bool) -> TargetClaim:
+    """A run's claim on the policy's process target (same argv = same target)."""
+    target = policy(Path("/nonexistent")).spec.targets["svc"]
+    return TargetClaim(
+        run_id=run_id, experiment="exp", target="svc", keys=target.identities(), healers=healers
+    )
+
+
+async def test_a_daemon_host_stands_back_on_a_target_a_run_holds(home: Settings) -> None:
     marker = home.home / "marker"
     home.home.mkdir(parents=True)
-    pause = pause_file(home, "run-1")
-    pause.parent.mkdir(parents=True)
-    pause.write_text(json.dumps({"run_id": "run-1", "targets": ["svc"]}))
+    leases = LocalTargetLeases(home.home)
     metrics = HealerMetrics()
     async with HealerHost.for_heal(home, metrics=metrics) as host:
-        healer = await host.add(policy(marker))
-        await until(lambda: "incident.opened" in audit_kinds(home.home))
-        await asyncio.sleep(0.3)  # unhealthy for six samples: the healer stands back
-        assert not marker.exists()
-        assert "healer.paused" in audit_kinds(home.home)
-        pause.unlink()
+        async with leases.hold([claim_on_svc("run-1", healers=False)]):
+            healer = await host.add(policy(marker))
+            await until(lambda: "incident.opened" in audit_kinds(home.home))
+            await asyncio.sleep(0.3)  # unhealthy for six samples: the healer stands back
+            assert not marker.exists()
+            assert "healer.paused" in audit_kinds(home.home)
+            why = healer.status().standing_back
+            assert list(why) == ["svc"]
+            assert "run-1" in why["svc"]
         await until(lambda: healed(home.home))
         assert "healer.resumed" in audit_kinds(home.home)
+        assert healer.status().standing_back == {}
         assert host.ready()
+    assert not healer.running
+
+
+async def test_a_run_that_lets_healers_act_does_not_pause_them(home: Settings) -> None:
+    marker = home.home / "marker"
+    home.home.mkdir(parents=True)
+    leases = LocalTargetLeases(home.home)
+    async with (
+        HealerHost.for_heal(home, metrics=HealerMetrics()) as host,
+        leases.hold([claim_on_svc("run-2", healers=True)]),
+    ):
+        healer = await host.add(policy(marker))
+        await until(lambda: healed(home.home))
+        assert "healer.paused" not in audit_kinds(home.home)
     assert not healer.running
 
 

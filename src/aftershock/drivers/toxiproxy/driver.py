@@ -206,6 +206,14 @@ class ToxiproxyDriver:
             return None
         return undo.api, undo.proxy
 
+    @staticmethod
+    def in_process(handle: Handle) -> bool:
+        """True for a fault on an embedded server: it ended with the process that ran it."""
+        try:
+            return undo_of(handle, RevertFailed).embedded
+        except RevertFailed:
+            return False
+
     # ------------------------------------------------------------ faults
     async def prepare(self, request: FaultRequest) -> Handle:
         """Check the target and build the handle; only reads from the server."""
