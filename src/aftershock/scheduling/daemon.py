@@ -8,6 +8,12 @@ deleted, is unscheduled. Each fire runs ``runtime.run_experiment`` with the
 experiment's ``healingPolicy`` read fresh from disk (relative to its file).
 Decisions and outcomes go to structlog and to the JSON-lines schedule log
 ``$AFTERSHOCK_HOME/schedule/log.jsonl``.
+
+Several daemons on one host may share one ``$AFTERSHOCK_HOME`` (a standby next
+to the active one; the SQLite store in WAL mode needs one host): each fire runs
+in one of them, and the others log ``schedule.taken`` for it (see
+``scheduler.py``). A reload keeps the stored anchor of an unchanged schedule,
+so it never moves back a fire another daemon has already dealt with.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ class ScheduleLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def emit(self, event: Event) -> None:
-        """Append the event (``schedule.fire``, ``schedule.finished``, ...)."""
+        """Append the event (``schedule.fire``, ``schedule.taken``, ``schedule.finished``, ...)."""
         self.write(event.kind, at=event.at.isoformat(), **event.fields)
         if self.echo is None:
             return
@@ -76,6 +82,11 @@ class ScheduleLog:
             why = f" ({f.get('reason')}: {f.get('detail')})" if f.get("reason") else ""
             self.echo(
                 f"{f.get('key')}: {f.get('decision')} fire of {f.get('fire_time')}{why};"
+                f" next run {f.get('next_run') or 'never'}"
+            )
+        elif event.kind == "schedule.taken":
+            self.echo(
+                f"{f.get('key')}: fire of {f.get('fire_time')} not run here: {f.get('detail')};"
                 f" next run {f.get('next_run') or 'never'}"
             )
         elif event.kind == "schedule.finished":

@@ -13,7 +13,8 @@ Why not ``AsyncIOScheduler`` with a ``SQLAlchemyJobStore``:
 So the fire loop is ours, driven by the injected clock; APScheduler's
 ``CronTrigger`` (``scheduling/cron.py``) does the cron and time-zone arithmetic
 (DST included); ``scheduling/store.py`` keeps a per-job anchor and the fire
-history in SQLite (``$AFTERSHOCK_HOME/schedule/jobs.sqlite3``); ``jobs.py``
+history (``ScheduleStorage``; by default in SQLite,
+``$AFTERSHOCK_HOME/schedule/jobs.sqlite3``); ``jobs.py``
 says which fires of a job are due; and the pure rules (blackout, jitter, the
 decision, the misfire policy) are in ``scheduling/policy.py``. The kill
 switch and the budget gate are ``runtime.Admission``'s, the step every run
@@ -31,6 +32,17 @@ previous run's task and starts the new run only after the old one has finished.
 The run callable must therefore roll back on cancellation, as
 ``runtime.run_experiment`` does: the old run's faults are reverted before the
 new run injects anything. ``stop()`` cancels running runs the same way.
+
+Several schedulers on one store (two daemons with one ``$AFTERSHOCK_HOME``, or
+any ``ScheduleStorage`` shared between hosts) fire each fire once: a fire is
+recorded by compare-and-set on the job's stored anchor (``store.py``) before
+it runs. The scheduler whose write lands first runs it; the others run
+nothing, adopt the stored anchor and emit ``schedule.taken`` (key, fire time,
+due time, adopted anchor, next run, detail) instead of ``schedule.fire``, so
+the fire appears once in the history. A reload (``upsert``) of an unchanged
+cron keeps the stored anchor, whoever advanced it. ``concurrencyPolicy``
+applies to the runs of one scheduler: a run started by another scheduler is
+not seen as running.
 """
 
 from __future__ import annotations
@@ -60,7 +72,7 @@ from aftershock.scheduling.policy import (
     catch_up,
     decide,
 )
-from aftershock.scheduling.store import FireRow, ScheduleStore
+from aftershock.scheduling.store import FireRow, ScheduleStorage, ScheduleStore
 from aftershock.settings import Settings
 
 __all__ = ["ChaosScheduler", "HasRunResult", "RunCallable", "RunStatusLike"]
@@ -110,6 +122,7 @@ class ChaosScheduler:
         run: RunCallable,
         clock: Clock | None = None,
         store_path: Path | None = None,
+        store: ScheduleStorage | None = None,
         misfire_grace: timedelta = DEFAULT_MISFIRE_GRACE,
         events: EventSink | None = None,
         seed: str = "",
@@ -117,6 +130,9 @@ class ChaosScheduler:
         admission: Admission | None = None,
     ) -> None:
         """Open (or create) the store; nothing fires before ``start()``.
+
+        The store is ``store``, or the SQLite file ``store_path`` (by default
+        ``$AFTERSHOCK_HOME/schedule/jobs.sqlite3``); give at most one of them.
 
         ``seed`` feeds the deterministic jitter. ``recheck_every`` bounds each
         sleep, so a wall-clock jump (NTP, a suspended host) is noticed soon.
@@ -127,7 +143,12 @@ class ChaosScheduler:
         self._admission = admission or Admission(settings)
         self._run = run
         self._clock: Clock = clock or SystemClock()
-        self._store = ScheduleStore(store_path or settings.home / "schedule" / "jobs.sqlite3")
+        if store is not None and store_path is not None:
+            msg = "give the scheduler a store or a store_path, not both"
+            raise ValueError(msg)
+        self._store: ScheduleStorage = store or ScheduleStore(
+            store_path or settings.home / "schedule" / "jobs.sqlite3"
+        )
         self._grace = misfire_grace
         self._events = events
         self._seed = seed
@@ -159,7 +180,8 @@ class ChaosScheduler:
     def upsert(self, key: str, experiment: Experiment) -> datetime | None:
         """Add or replace a job; return its next due time (UTC, jitter included).
 
-        A job whose cron and time zone are unchanged keeps its anchor, so
+        A job whose cron and time zone are unchanged keeps its stored anchor
+        (however far this or another scheduler on the store has moved it), so
         replacing it (or re-adding it after a restart) neither repeats nor drops
         a fire; a changed cron starts from now. Raises ``ExperimentInvalid`` for
         an experiment without a schedule or with a cron APScheduler cannot run.
@@ -172,27 +194,18 @@ class ChaosScheduler:
         except ValueError as exc:
             raise _invalid(key, "spec.schedule.cron", str(exc)) from exc
         now = self._clock.now()
-        anchor = now
-        current = self._jobs.get(key)
-        if current is not None:
-            same = (current.schedule.cron, current.schedule.timezone)
-            anchor = current.anchor if same == (schedule.cron, schedule.timezone) else now
-        else:
-            stored = self._store.job(key)
-            if stored is not None and (stored.cron, stored.timezone) == (
-                schedule.cron,
-                schedule.timezone,
-            ):
-                anchor = stored.anchor
-        job = Job(key, experiment, schedule, trigger, anchor, self._seed)
-        self._store.save_job(
+        fresh = Job(key, experiment, schedule, trigger, now, self._seed)
+        # The stored anchor wins over ours when the schedule is unchanged: another scheduler
+        # on the same store may have advanced it since this one last looked.
+        stored = self._store.save_job(
             key,
             cron=schedule.cron,
             timezone=schedule.timezone,
-            anchor=anchor,
-            next_fire=job.fire_time,
+            anchor=now,
+            next_fire=fresh.fire_time,
             now=now,
         )
+        job = fresh if stored.anchor == now else fresh.moved_to(stored.anchor)
         self._jobs[key] = job
         self._wake.set()
         return job.due
@@ -291,10 +304,14 @@ class ChaosScheduler:
             rows,
             cron=job.schedule.cron,
             timezone=job.schedule.timezone,
+            expected_anchor=job.anchor,
             anchor=anchor,
             next_fire=planned.fire_time,
             now=now,
         )
+        if ids is None:
+            self._taken(job, rows, anchor, now)
+            return
         job.anchor, job.fire_time, job.due = anchor, planned.fire_time, planned.due
         for fire_id, row in zip(ids, rows, strict=True):
             self._emit(
@@ -308,6 +325,42 @@ class ChaosScheduler:
             _log.info("schedule.fire", key=job.key, **_row_fields(row))
         if decision is not None and decision.run:
             self._start(job, ids[-1], replace=decision.reason is Reason.REPLACED)
+
+    def _taken(self, job: Job, rows: list[FireRow], attempted: datetime, now: datetime) -> None:
+        """The compare-and-set on the anchor failed: run nothing, adopt the stored anchor."""
+        stored = self._store.job(job.key)
+        detail = "another scheduler on the same store dealt with this fire"
+        if stored is None:
+            detail = "another scheduler removed the job; it starts again from now"
+            stored = self._store.save_job(
+                job.key,
+                cron=job.schedule.cron,
+                timezone=job.schedule.timezone,
+                anchor=now,
+                next_fire=job.moved_to(now).fire_time,
+                now=now,
+            )
+        anchor = stored.anchor
+        if (stored.cron, stored.timezone) != (job.schedule.cron, job.schedule.timezone):
+            # Not ours to adopt; this job's fires up to now are passed over until a reload.
+            detail = f"the store holds another version of the job (cron {stored.cron!r})"
+            anchor = attempted
+        adopted = job.moved_to(anchor)
+        progressed = anchor > job.anchor
+        job.anchor, job.fire_time, job.due = adopted.anchor, adopted.fire_time, adopted.due
+        if not progressed and job.due is not None and job.due <= now:
+            job.due = now + _RETRY_AFTER  # no spinning on a record this job cannot move
+        for row in rows:
+            fields = {
+                "key": job.key,
+                "fire_time": row.fire_time.isoformat(),
+                "due": row.due.isoformat(),
+                "anchor": anchor.isoformat(),
+                "next_run": job.due.isoformat() if job.due else None,
+                "detail": detail,
+            }
+            self._emit("schedule.taken", now, **fields)
+            _log.info("schedule.taken", **fields)
 
     def _decide(self, job: Job, now: datetime) -> Decision:
         admission = self._admission.check(job.experiment, now)
@@ -355,7 +408,7 @@ class ChaosScheduler:
 
     def _finish(self, key: str, fire_id: int, status: str) -> None:
         try:
-            self._store.finish(fire_id, status)
+            self._store.finish(key, fire_id, status)
         except AftershockError as exc:
             _log.error("schedule.record_failed", key=key, fire_id=fire_id, error=str(exc))
         now = self._clock.now()

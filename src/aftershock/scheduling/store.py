@@ -1,14 +1,29 @@
-"""The scheduler's persistent state: one SQLite file, two tables.
+"""The scheduler's persistent state: ``ScheduleStorage``, and its SQLite implementation.
 
-``jobs`` holds, per key, the cron text it was computed for and the **anchor**:
-every cron fire time up to the anchor has been dealt with (run or recorded as
-skipped). The anchor and the fire's record are written in one transaction
-*before* a run starts, so a crash or restart at any point can neither run a fire
-twice (its anchor is already past it) nor lose one (until the anchor moves, the
-fire is still due and the misfire policy decides about it on the next start).
+Per job key there is **one record**: the cron text and time zone it was
+computed for and the **anchor**: every cron fire time up to the anchor has been
+dealt with (run, or recorded as skipped). Next to it, the fire history behind
+``ChaosScheduler.history`` (the newest ``KEEP_FIRES`` per key are kept).
 
-``fires`` is the history behind ``ChaosScheduler.history``; the newest
-``KEEP_FIRES`` per key are kept.
+The anchor moves by **compare-and-set** (``ScheduleStorage.record``): a
+scheduler passes the anchor it believes is current, and the fire rows are
+written and the anchor moved only if the stored anchor still equals it. That
+write happens *before* a run starts, so
+
+- a crash or restart at any point can neither run a fire twice (its anchor is
+  already past it) nor lose one (until the anchor moves, the fire is still due
+  and the misfire policy decides about it on the next start);
+- two schedulers on one store (two ``aftershock schedule`` daemons with the
+  same ``$AFTERSHOCK_HOME``) run each fire once: the one whose write lands
+  first runs it, the other is told nothing was written, adopts the stored
+  anchor and runs nothing.
+
+``ScheduleStore`` keeps this in one SQLite file (WAL), tables ``jobs`` (one row
+per key) and ``fires``; each compare-and-set is one ``BEGIN IMMEDIATE``
+transaction (``storage.SqliteFile``), which takes the write lock before it reads
+the anchor, so no other writer can come between the check and the write. A
+store kept elsewhere (such as a custom resource's status, written with a
+``resourceVersion`` precondition) implements the same Protocol.
 """
 
 from __future__ import annotations
@@ -20,13 +35,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from aftershock.errors import JournalError
 from aftershock.scheduling.policy import Fire
 from aftershock.storage import SqliteFile
 
-__all__ = ["KEEP_FIRES", "FireRow", "JobRow", "ScheduleStore"]
+__all__ = ["KEEP_FIRES", "FireRow", "JobRow", "ScheduleStorage", "ScheduleStore"]
 
 KEEP_FIRES: Final = 500
 """History kept per job."""
@@ -65,7 +80,7 @@ def _parse(text: str) -> datetime:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRow:
-    """What the store remembers about a job between restarts."""
+    """What the store remembers about a job between restarts (its one record)."""
 
     key: str
     cron: str
@@ -86,8 +101,107 @@ class FireRow:
     detail: str
 
 
+class ScheduleStorage(Protocol):
+    """Where ``ChaosScheduler`` keeps its anchors and fire history.
+
+    The contract is written for **one record per job key** (cron, time zone,
+    anchor, next fire time, and that job's fire history) updated by
+    **compare-and-set**: every method that writes a job's record reads and
+    writes it atomically, either in one transaction that holds the write lock
+    from the read on (SQLite: ``BEGIN IMMEDIATE``) or as a conditional update
+    on a version (Kubernetes: ``resourceVersion``), retried from a fresh read
+    on a version conflict. Several schedulers, in one process or several, may
+    share one storage; every method may be called from any of them at any
+    time. Errors are raised as ``JournalError``.
+    """
+
+    def job(self, key: str) -> JobRow | None:
+        """The record of ``key`` as stored now; ``None`` if there is none."""
+        ...
+
+    def keys(self) -> list[str]:
+        """Every key that has a record, sorted."""
+        ...
+
+    def save_job(
+        self,
+        key: str,
+        *,
+        cron: str,
+        timezone: str,
+        anchor: datetime,
+        next_fire: datetime | None,
+        now: datetime,
+    ) -> JobRow:
+        """Create the record of ``key``, or keep the one there; return the record as stored.
+
+        A record with the same ``cron`` and ``timezone`` is kept unchanged, its
+        anchor included: another scheduler may have advanced it, and a reload
+        must never move it back. Otherwise (no record, or one computed for
+        another cron or time zone) the record becomes ``(cron, timezone,
+        anchor, next_fire)``. Atomic: on a version conflict, read again and
+        decide again.
+        """
+        ...
+
+    def delete_job(self, key: str) -> None:
+        """Remove the record of ``key`` (nothing if there is none); its fire history stays."""
+        ...
+
+    def record(
+        self,
+        key: str,
+        fires: Sequence[FireRow],
+        *,
+        cron: str,
+        timezone: str,
+        expected_anchor: datetime | None,
+        anchor: datetime,
+        next_fire: datetime | None,
+        now: datetime,
+    ) -> list[int] | None:
+        """Compare-and-set: record ``fires`` and move the anchor, or write nothing.
+
+        The precondition is on the record of ``key``: with ``expected_anchor``
+        a datetime, the record exists, holds ``cron`` and ``timezone``, and its
+        anchor is the same instant as ``expected_anchor``; with ``None``, there
+        is no record (the write creates it).
+
+        If the precondition holds, then in one atomic write the record becomes
+        ``(cron, timezone, anchor, next_fire)`` and ``fires`` are appended to
+        the history of ``key``, in order; the return value is their new ids,
+        in the same order (an empty list for no fires). An id is unique at
+        least within the history of ``key``; it is only handed back to
+        ``finish``.
+
+        If it does not hold (another scheduler moved the anchor, changed the
+        cron, or removed or created the record), nothing at all is written and
+        the return value is ``None``; the caller must then not run any of
+        ``fires``. The precondition is on the record's contents, not on its
+        version: a write refused only because the version moved (another
+        fire's ``finish``, say) is retried from a fresh read while the
+        precondition still holds.
+        """
+        ...
+
+    def finish(self, key: str, fire_id: int, status: str) -> None:
+        """Set how the run of fire ``fire_id`` of ``key`` ended; an unknown fire is ignored.
+
+        Unconditional on the anchor: a run is finished by the scheduler that
+        recorded its fire, whatever happened to the anchor since.
+        """
+        ...
+
+    def history(self, key: str) -> list[Fire]:
+        """The recorded fires of ``key``, oldest first, each recorded once.
+
+        Only the newest fires need be kept (``ScheduleStore``: ``KEEP_FIRES``).
+        """
+        ...
+
+
 class ScheduleStore:
-    """The SQLite file at ``path``; every sqlite3 error becomes ``JournalError``."""
+    """``ScheduleStorage`` in the SQLite file ``path``; sqlite3 errors become ``JournalError``."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -108,14 +222,20 @@ class ScheduleStore:
         return self._db.connect()
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        # BEGIN IMMEDIATE on an autocommit connection: the write lock is taken before the
+        # first read, so a compare-and-set sees the latest anchor and nobody writes in between.
         return self._db.write()
 
     def job(self, key: str) -> JobRow | None:
         """The stored job, or ``None`` if the key was never scheduled (or was removed)."""
         with self._connect() as conn:
-            row = conn.execute(
-                "SELECT key, cron, timezone, anchor, next_fire FROM jobs WHERE key = ?", (key,)
-            ).fetchone()
+            return self._read(conn, key)
+
+    @staticmethod
+    def _read(conn: sqlite3.Connection, key: str) -> JobRow | None:
+        row = conn.execute(
+            "SELECT key, cron, timezone, anchor, next_fire FROM jobs WHERE key = ?", (key,)
+        ).fetchone()
         if row is None:
             return None
         return JobRow(
@@ -140,9 +260,12 @@ class ScheduleStore:
         anchor: datetime,
         next_fire: datetime | None,
         now: datetime,
-    ) -> None:
-        """Create or replace a job's row."""
+    ) -> JobRow:
+        """Keep the row of the same cron and time zone, else write this one; see the Protocol."""
         with self._write() as conn:
+            stored = self._read(conn, key)
+            if stored is not None and (stored.cron, stored.timezone) == (cron, timezone):
+                return stored
             self._upsert(
                 conn,
                 key=key,
@@ -152,6 +275,7 @@ class ScheduleStore:
                 next_fire=next_fire,
                 now=now,
             )
+        return JobRow(key=key, cron=cron, timezone=timezone, anchor=anchor, next_fire=next_fire)
 
     @staticmethod
     def _upsert(
@@ -189,13 +313,24 @@ class ScheduleStore:
         *,
         cron: str,
         timezone: str,
+        expected_anchor: datetime | None,
         anchor: datetime,
         next_fire: datetime | None,
         now: datetime,
-    ) -> list[int]:
-        """Record fires and move the anchor, atomically; return the new fire ids."""
+    ) -> list[int] | None:
+        """Record fires and move the anchor if it is still ``expected_anchor``; see the Protocol."""
         ids: list[int] = []
         with self._write() as conn:
+            stored = self._read(conn, key)
+            if expected_anchor is None:
+                if stored is not None:
+                    return None
+            elif stored is None or (stored.cron, stored.timezone, stored.anchor) != (
+                cron,
+                timezone,
+                expected_anchor,
+            ):
+                return None
             for fire in fires:
                 cursor = conn.execute(
                     "INSERT INTO fires (key, fire_time, due, decided_at, decision, reason, detail)"
@@ -227,10 +362,12 @@ class ScheduleStore:
             )
         return ids
 
-    def finish(self, fire_id: int, status: str) -> None:
+    def finish(self, key: str, fire_id: int, status: str) -> None:
         """Record how a run ended."""
         with self._write() as conn:
-            conn.execute("UPDATE fires SET status = ? WHERE id = ?", (status, fire_id))
+            conn.execute(
+                "UPDATE fires SET status = ? WHERE id = ? AND key = ?", (status, fire_id, key)
+            )
 
     def history(self, key: str) -> list[Fire]:
         """The recorded fires of ``key``, oldest first."""
