@@ -47,6 +47,16 @@ def operator(
         Path | None,
         typer.Option(help="A kubeconfig file (default: in-cluster, else $KUBECONFIG)."),
     ] = None,
+    lease_duration: Annotated[
+        float,
+        typer.Option(
+            min=3.0,
+            max=300.0,
+            help="Seconds a leader's Lease lasts without renewal: a standby takes over (and"
+            " reverts what a dead leader left applied) this long after it dies. Renewed every"
+            " third of it.",
+        ),
+    ] = 15.0,
 ) -> None:
     """Run the Kubernetes operator: Experiment and HealingPolicy resources, one acting replica."""
     try:
@@ -81,6 +91,8 @@ def operator(
             kubeconfig=config,
             health_listen=address,
             on_ready=ready,
+            lease_duration=lease_duration,
+            renew_every=lease_duration / 3,
         )
 
     try:

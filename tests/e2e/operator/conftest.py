@@ -65,7 +65,7 @@ def installed(kubectl: str, admin_kubeconfig: Path, admin: Any) -> None:
     ext = kubernetes.client.ApiextensionsV1Api(admin)
 
     def established() -> bool:
-        for plural in ("experiments", "healingpolicies"):
+        for plural in ("experiments", "healingpolicies", "experimentruns"):
             crd = ext.read_custom_resource_definition(f"{plural}.{GROUP}")
             conditions = {c.type: c.status for c in (crd.status.conditions or [])}
             if conditions.get("Established") != "True":
