@@ -17,6 +17,7 @@ from aftershock.operator.handlers import OperatorState, build_registry, wait_any
 from aftershock.operator.kube import KubeAccess
 from aftershock.operator.leader import LeaseElector
 from aftershock.operator.metrics import OperatorMetrics
+from aftershock.operator.schedulestore import KubeScheduleStore
 from aftershock.scheduling.scheduler import ChaosScheduler
 from aftershock.settings import Settings
 
@@ -79,8 +80,6 @@ async def _lead(
     state: OperatorState,
     elector: LeaseElector,
     stop: asyncio.Event,
-    *,
-    schedule_store: Path | None,
 ) -> None:
     """One leadership term: take over, read the lever, schedule, heal, run kopf until it ends."""
     settings = state.settings
@@ -89,7 +88,7 @@ async def _lead(
     scheduler = ChaosScheduler(
         settings=settings,
         run=state.run_scheduled,
-        store_path=schedule_store,
+        store=KubeScheduleStore(state.kube, state.namespace),
         admission=state.admission,
     )
     await scheduler.start()
@@ -147,18 +146,16 @@ async def run_operator(
     health_listen: tuple[str, int] | None = ("0.0.0.0", 8080),  # noqa: S104 - a pod's port
     lease_duration: float = 15.0,
     renew_every: float = 5.0,
-    schedule_store: Path | None = None,
     on_ready: Callable[[tuple[str, int] | None], None] | None = None,
     on_state: Callable[[OperatorState], Any] | None = None,
 ) -> None:
     """Run the operator in ``namespace`` until ``stop`` is set.
 
     Every replica runs the lease loop and the health server; only the lease
-    holder runs kopf, the scheduler and the healers. ``schedule_store`` is the
-    scheduler's SQLite job store (default ``$AFTERSHOCK_HOME/operator-schedule.sqlite3``).
+    holder runs kopf, the scheduler and the healers. Everything that must outlive the
+    process is in the API (``operator.stores``, ``operator.schedulestore``).
     """
     settings.home.mkdir(parents=True, exist_ok=True)
-    schedule_store = schedule_store or settings.home / "operator-schedule.sqlite3"
     kube = KubeAccess(kubeconfig)
     metrics = OperatorMetrics()
     elector = LeaseElector(
@@ -203,7 +200,7 @@ async def run_operator(
                 break
             metrics.leader.set(1)
             try:
-                await _lead(state, elector, stop, schedule_store=schedule_store)
+                await _lead(state, elector, stop)
             except Exception:  # noqa: BLE001 - see below; logged with its traceback
                 # A failed term (API down, a crash in kopf) must not end the process:
                 # it keeps the lease loop alive and tries again while it still leads.
