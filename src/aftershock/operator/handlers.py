@@ -32,6 +32,7 @@ from aftershock.operator.resources import (
     PHASES,
     Validation,
     errored_status,
+    healer_status,
     invalid_status,
     refused_status,
     run_status,
@@ -280,9 +281,25 @@ class OperatorState:
         if host is None:
             msg = "healers run only inside a leadership term (OperatorState.healing_term)"
             raise RuntimeError(msg)
-        async with host.healing(policy):
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta["namespace"]), str(meta["name"])
+        async with host.healing(policy) as healer:
             _log.info("healer started", policy=policy.metadata.name)
-            await _until_changed(body, digest, stopped)
+            written: dict[str, Any] | None = None
+            while not stopped and _digest(body.get("spec")) == digest:
+                now = healer_status(healer.status(), watched_by=self.identity)
+                if now != written:
+                    # a merge patch keeps keys it does not name: name the ended ones as null
+                    ended = set((written or {}).get("standingBack") or {}) - set(
+                        now["standingBack"]
+                    )
+                    patch = {**now, "standingBack": {**now["standingBack"], **dict.fromkeys(ended)}}
+                    try:
+                        await self.kube.patch_status(POLICIES, namespace, name, patch)
+                        written = now
+                    except (AftershockError, LookupError, RuntimeError) as exc:
+                        _log.warning("cannot write the healer's status", error=str(exc))
+                await stopped.wait(2.0)
 
     # ------------------------------------------------------------ the lever
     async def sync_lever(self) -> None:

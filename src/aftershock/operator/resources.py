@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from aftershock.healer.status import HealerStatus
 from aftershock.loading.problems import format_path, translate
 from aftershock.model import DOCUMENT_ADAPTER, Experiment, HealingPolicy, check_document
 from aftershock.model.results import RunResult, RunStatus
@@ -23,6 +24,7 @@ __all__ = [
     "PHASES",
     "Validation",
     "errored_status",
+    "healer_status",
     "invalid_status",
     "refused_status",
     "run_status",
@@ -148,6 +150,37 @@ def valid_status(
                 status=True, reason="Valid", message="the resource is valid", generation=generation
             )
         ],
+    }
+
+
+def healer_status(status: HealerStatus, *, watched_by: str) -> dict[str, Any]:
+    """``.status`` fields of a HealingPolicy whose healer runs: each watch's health, the
+    playbooks' attempts, the targets it stands back on and why, and the replica watching."""
+    return {
+        "watchedBy": watched_by,
+        "watches": [
+            {
+                "name": w.name,
+                "target": w.target,
+                "phase": w.phase,
+                "healthy": w.healthy,
+                "since": w.last_transition_at,
+                "incident": w.incident,
+            }
+            for w in status.watches
+        ],
+        "playbooks": [
+            {
+                "name": p.name,
+                "target": p.target,
+                "attemptsInWindow": p.attempts_in_window,
+                "maxAttempts": p.max_attempts,
+                "remediating": p.remediating,
+            }
+            for p in status.playbooks
+        ],
+        "standingBack": dict(status.standing_back),
+        "openIncidents": status.open_incidents,
     }
 
 

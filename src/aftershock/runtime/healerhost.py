@@ -269,11 +269,14 @@ class HealerHost:
                 status = healer.status()
                 for watch in status.watches:
                     self.metrics.watch_state(status.policy, watch.name, watch.target, watch.phase)
-            healer.start()
-            stack.push_async_callback(healer.stop)
+            if self._leases is not None:
+                # Stand back before the first sample, not after the next poll of the leases.
+                await self._read_claims()
+            self._stand_back(healer)
             self._healers.append(healer)
             stack.callback(self._forget, healer)
-            self._stand_back(healer)
+            healer.start()
+            stack.push_async_callback(healer.stop)
             yield healer
 
     def _build(
@@ -316,13 +319,16 @@ class HealerHost:
         return self._events
 
     # ------------------------------------------------------------ target leases
-    async def _follow_pauses(self) -> None:
+    async def _read_claims(self) -> None:
         assert self._leases is not None
+        try:
+            self._claims = await self._leases.held()
+        except Exception as exc:  # noqa: BLE001 - a failed read keeps the last claims
+            _log.warning("cannot read target leases", error=str(exc))
+
+    async def _follow_pauses(self) -> None:
         while True:
-            try:
-                self._claims = await self._leases.held()
-            except Exception as exc:  # noqa: BLE001 - a failed read keeps the last claims
-                _log.warning("cannot read target leases", error=str(exc))
+            await self._read_claims()
             for healer in self._healers:
                 self._stand_back(healer)
             await asyncio.sleep(PAUSE_POLL_SECONDS)

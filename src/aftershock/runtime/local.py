@@ -27,7 +27,7 @@ from typing import IO
 
 from aftershock.errors import TargetLeased
 from aftershock.journal.ledger import LEDGER_FILE, Ledger
-from aftershock.runtime.stores import Stores, TargetClaim
+from aftershock.runtime.stores import EXPERIMENT_TARGET, Stores, TargetClaim
 from aftershock.settings import Settings
 
 __all__ = [
@@ -102,6 +102,8 @@ class LocalRunRegistry:
 # ---------------------------------------------------------------- target leases
 def leased_message(mine: TargetClaim, holder: TargetClaim) -> str:
     """Why a run is refused a target another run holds (names the holder's run id)."""
+    if mine.target == EXPERIMENT_TARGET:
+        return f"experiment {mine.experiment!r} is already running as run {holder.run_id}"
     how = "shares it" if holder.shared else "holds it exclusively"
     return (
         f"target {mine.target!r} is leased by run {holder.run_id}"

@@ -37,6 +37,7 @@ from aftershock.model.results import RunResult
 from aftershock.ports import Handle
 
 __all__ = [
+    "EXPERIMENT_TARGET",
     "BudgetLedger",
     "FaultRecords",
     "Lever",
@@ -145,10 +146,23 @@ class TargetClaim:
             raise ValueError(msg) from exc
 
 
+EXPERIMENT_TARGET = "(the experiment itself)"
+"""The target name of the claim every run takes on its own experiment."""
+
+
 def claims_of(experiment: Experiment, run_id: str) -> list[TargetClaim]:
-    """The claims a run of ``experiment`` takes: one per target it declares."""
+    """The claims a run of ``experiment`` takes: one on the experiment itself (always
+    exclusive: one experiment never runs twice at once), then one per target it declares."""
     spec = experiment.spec
-    return [
+    meta = experiment.metadata
+    itself = TargetClaim(
+        run_id=run_id,
+        experiment=meta.name,
+        target=EXPERIMENT_TARGET,
+        keys=(f"experiment:{meta.namespace or ''}/{meta.name}",),
+        healers=True,
+    )
+    return [itself] + [
         TargetClaim(
             run_id=run_id,
             experiment=experiment.metadata.name,

@@ -17,7 +17,9 @@ import httpx
 import kubernetes
 import pytest
 
+from aftershock.model import HealingPolicy
 from aftershock.observability.audit import read_audit
+from aftershock.runtime import TargetClaim
 from tests.e2e.operator.helpers import GROUP, NAMESPACE, VERSION, await_for
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
@@ -118,3 +120,49 @@ async def test_the_operator_heals_a_policy_with_the_audit_and_metrics_of_heal(
     )
     host_ = replica.state.healer_host if replica.state is not None else None
     assert host_ is not None and host_.healers == ()
+
+
+@pytest.mark.timeout(120)
+async def test_the_operators_healer_stands_back_on_a_target_a_run_leases_and_says_so(
+    admin: Any, replicas: Any, tmp_path: Path
+) -> None:
+    replica = replicas("op-a")
+    await await_for(lambda: replica.leading, 30, "the replica to lead")
+    assert replica.state is not None
+    stores = replica.state.stores
+    custom = kubernetes.client.CustomObjectsApi(admin)
+    marker = tmp_path / "marker"
+    body = healing_policy("leased", marker)
+    target = HealingPolicy.model_validate(body).spec.targets["svc"]
+    claim = TargetClaim(
+        run_id="run-holding-svc", experiment="exp", target="svc", keys=target.identities()
+    )
+
+    def status() -> dict[str, Any]:
+        found = custom.get_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "healingpolicies", "leased"
+        )
+        return dict(found.get("status") or {})
+
+    with stores.runs.alive(claim.run_id):
+        async with stores.leases.hold([claim]):
+            await asyncio.to_thread(
+                custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                NAMESPACE,
+                "healingpolicies",
+                body,
+            )
+            standing = await await_for(
+                lambda: status().get("standingBack"), 30, "status.standingBack"
+            )
+            assert list(standing) == ["svc"]
+            assert "run-holding-svc" in standing["svc"]
+            current = status()
+            assert current["watchedBy"] == "op-a"
+            assert [w["name"] for w in current["watches"]] == ["marker"]
+            await asyncio.sleep(1.0)  # unhealthy all along: the healer stood back
+            assert not marker.exists()
+    await await_for(marker.exists, 30, "the healer to act once the lease is gone")
+    await await_for(lambda: status().get("standingBack") == {}, 30, "standingBack to clear")

@@ -33,6 +33,7 @@ from aftershock.runtime import (
     set_lever,
 )
 from aftershock.runtime.local import LocalTargetLeases
+from aftershock.runtime.stores import EXPERIMENT_TARGET
 from aftershock.settings import Settings
 from aftershock.testing import FakeDriver, FakeProbe
 from tests.unit.runtime.helpers import operator
@@ -179,7 +180,7 @@ async def test_a_run_holds_its_target_leases_until_it_is_booked(tmp_path: Path) 
         admission=with_leases(settings(tmp_path), leases),
     )
     assert outcome.result.run_id == "r1"
-    assert leases.claims == [("r1", ["db"])]
+    assert leases.claims == [("r1", [EXPERIMENT_TARGET]), ("r1", ["db"])]
     assert leases.holding == 0
     assert await leases.held() == []
 
@@ -187,7 +188,7 @@ async def test_a_run_holds_its_target_leases_until_it_is_booked(tmp_path: Path) 
 async def test_a_refused_lease_refuses_the_run_and_the_operators_run(tmp_path: Path) -> None:
     home = settings(tmp_path)
     exp = experiment({"cron": "0 3 * * *"})
-    other = claims_of(exp, "other-run")
+    other = claims_of(exp, "other-run")[1:]  # its targets, not the experiment itself
     why = "target 'db' is leased by run other-run"
     async with LocalTargetLeases(home.home).hold(other):
         with pytest.raises(TargetLeased, match=why) as refused:
@@ -200,3 +201,15 @@ async def test_a_refused_lease_refuses_the_run_and_the_operators_run(tmp_path: P
         assert kube.events[-1][:2] == ("Warning", "Refused")
         assert why in kube.events[-1][2]
     assert not (home.journal_dir).exists() or not any(home.journal_dir.iterdir())
+
+
+async def test_one_experiment_never_runs_twice_at_once_even_sharing_targets(
+    tmp_path: Path,
+) -> None:
+    home = settings(tmp_path)
+    exp = experiment({"cron": "0 3 * * *"})
+    shared = exp.model_copy(update={"spec": exp.spec.model_copy(update={"share_targets": True})})
+    async with LocalTargetLeases(home.home).hold(claims_of(shared, "first-run")):
+        with pytest.raises(TargetLeased, match="already running as run first-run") as refused:
+            await run_experiment(shared, settings=home)
+        assert refused.value.holder == "first-run"
