@@ -17,7 +17,8 @@ port                local (one host)                       operator (the cluster
                     record)                                record per fault, written first
 ==================  =====================================  ======================================
 
-Schedule anchors are the scheduler's own store (``scheduling.store``).
+Schedule anchors are the scheduler's own port (``scheduling.store.ScheduleStorage``:
+SQLite locally, each Experiment's ``status.schedule`` in the operator).
 
 :class:`Stores` bundles one of each; :class:`~aftershock.runtime.admission.Admission`
 holds it, so ``run``, the scheduler and the operator wire it once and share it.
