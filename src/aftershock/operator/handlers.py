@@ -26,6 +26,8 @@ from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvali
 from aftershock.model import Experiment, HealingPolicy
 from aftershock.model.schema import GROUP, VERSION
 from aftershock.observability.metrics import HealerMetrics
+from aftershock.operator.healerevents import PolicyEvents
+from aftershock.operator.healerstate import KubeStateStore
 from aftershock.operator.kube import KubeAccess
 from aftershock.operator.metrics import OperatorMetrics
 from aftershock.operator.resources import (
@@ -118,17 +120,25 @@ class OperatorState:
     async def healing_term(self) -> AsyncIterator[HealerHost]:
         """Host the healers of one leadership term; closing it stops every one of them.
 
-        The same host as ``aftershock heal`` (audit log, metrics, pauses), with
-        the healing state in memory.
+        The same host as ``aftershock heal`` (audit log, metrics, target leases),
+        with the healing state in each HealingPolicy's status (it survives a pod
+        restart and a new leader) and every action an Event on its policy.
         """
-        async with HealerHost.for_operator(
-            self.settings, metrics=self.healer_metrics, leases=self.stores.leases
-        ) as host:
-            self.healer_host = host
-            try:
-                yield host
-            finally:
-                self.healer_host = None
+        events = PolicyEvents(self.event)
+        async with events.running():
+            host = HealerHost.for_operator(
+                self.settings,
+                metrics=self.healer_metrics,
+                leases=self.stores.leases,
+                store=KubeStateStore(self.kube, self.namespace),
+                sinks=(events,),
+            )
+            async with host:
+                self.healer_host = host
+                try:
+                    yield host
+                finally:
+                    self.healer_host = None
 
     async def event(self, body: Mapping[str, Any], type_: str, reason: str, note: str) -> None:
         """Post a Kubernetes Event; never fail the caller over it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -270,6 +270,51 @@ class KubeAccess:
             dict(body),
         )
         return replaced
+
+    def update_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        *,
+        retries: int = 10,
+    ) -> dict[str, Any] | None:
+        """Compare-and-set ``.status`` (blocking): read, ``change`` a copy, replace with the
+        ``resourceVersion`` read; on a conflict read again and ``change`` again.
+
+        ``change`` returns the new status, or ``None`` to write nothing. Returns what
+        was written; ``None`` when ``change`` declined or the object does not exist.
+        ``KubeConflict`` after ``retries`` conflicts in a row.
+        """
+        for _ in range(retries):
+            try:
+                current = self.get_object(plural, namespace, name)
+            except KubeNotFound:
+                return None
+            status = change(dict(current.get("status") or {}))
+            if status is None:
+                return None
+            body = {
+                "apiVersion": current["apiVersion"],
+                "kind": current["kind"],
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "resourceVersion": current["metadata"]["resourceVersion"],
+                },
+                "spec": current.get("spec") or {},
+                "status": status,
+            }
+            try:
+                self.replace_status(plural, namespace, name, body)
+            except KubeConflict:
+                continue
+            except KubeNotFound:
+                return None
+            return status
+        msg = f"{plural}/{namespace}/{name}: status still conflicting after {retries} tries"
+        raise KubeConflict(msg)
 
     def list_objects(
         self, plural: str, namespace: str, selector: str | None = None

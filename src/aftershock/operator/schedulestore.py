@@ -37,7 +37,6 @@ KEEP_FIRES: Final = 20
 """Fires kept per Experiment (its history across leaders; older ones are in the runs)."""
 
 EXPERIMENTS: Final = "experiments"
-_RETRIES: Final = 10
 
 Schedule = dict[str, Any]
 Change = Callable[[Schedule | None], Schedule | None]
@@ -84,39 +83,18 @@ class KubeScheduleStore:
         """Compare-and-set the job record; ``None`` when the change refused or there is no
         Experiment. Retried from a fresh read on a version conflict."""
         namespace, name = self._where(key)
-        for _ in range(_RETRIES):
-            current = self._read(key)
-            if current is None:
-                return None
-            status = dict(current.get("status") or {})
+
+        def on_status(status: dict[str, Any]) -> dict[str, Any] | None:
             stored = status.get("schedule")
             new = change(dict(stored) if isinstance(stored, dict) else None)
-            if new is None:
-                return None
-            status["schedule"] = new
-            body = {
-                "apiVersion": current["apiVersion"],
-                "kind": current["kind"],
-                "metadata": {
-                    "name": name,
-                    "namespace": namespace,
-                    "resourceVersion": current["metadata"]["resourceVersion"],
-                },
-                "spec": current.get("spec") or {},
-                "status": status,
-            }
-            try:
-                self.kube.replace_status(EXPERIMENTS, namespace, name, body)
-            except KubeConflict:
-                continue
-            except KubeNotFound:
-                return None
-            except DriverUnavailable as exc:
-                msg = f"schedule of {key}: cannot write it: {exc}"
-                raise JournalError(msg) from exc
-            return new
-        msg = f"schedule of {key}: still conflicting after {_RETRIES} tries"
-        raise JournalError(msg)
+            return None if new is None else {**status, "schedule": new}
+
+        try:
+            written = self.kube.update_status(EXPERIMENTS, namespace, name, on_status)
+        except (DriverUnavailable, KubeConflict) as exc:
+            msg = f"schedule of {key}: cannot write it: {exc}"
+            raise JournalError(msg) from exc
+        return None if written is None else written["schedule"]
 
     @staticmethod
     def _row(key: str, record: Schedule | None) -> JobRow | None:

@@ -144,10 +144,15 @@ class KubeTargetLeases:
                     await self._give_back(identity, run_id)
 
     async def held(self) -> list[TargetClaim]:
-        """Every claim in the namespace's target Leases."""
+        """Every claim of a live run in the namespace's target Leases.
+
+        The claim of a run that is not alive (it died, or giving the claim
+        back failed) stays in its Lease until ``hold()`` or ``break_dead()``
+        breaks it; it is not held, so healers do not stand back for it.
+        """
         found: list[TargetClaim] = []
         for lease in await self.kube.list_leases(self.namespace, ROLE_SELECTOR):
-            found.extend(_claims(lease))
+            found.extend(c for c in _claims(lease) if self.live(c.run_id))
         return found
 
     async def break_dead(self) -> list[TargetClaim]:

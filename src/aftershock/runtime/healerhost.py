@@ -18,7 +18,8 @@ constructor         state store         event sinks; target leases
 ==================  ==================  ===========================================
 ``for_run``         memory, per run     the run's events and journal; not followed
 ``for_heal``        SQLite in the home  audit log and metrics; the home's, followed
-``for_operator``    the caller's        audit log and metrics; the caller's, followed
+``for_operator``    the caller's        audit log, metrics, the caller's sinks; the
+                                        caller's leases, followed
 ==================  ==================  ===========================================
 """
 
@@ -142,16 +143,19 @@ class HealerHost:
         metrics: HealerMetrics,
         leases: TargetLeases,
         store: StateStore | None = None,
+        sinks: Sequence[EventSink] = (),
         clock: Clock | None = None,
     ) -> Self:
         """The host of the operator's healers: what ``heal`` has, over the cluster's
-        target leases, with the caller's state store (in memory by default)."""
+        target leases, with the caller's state store (in memory by default) and
+        event sinks (the policies' Events)."""
         return cls._daemon(
             settings,
             store=store if store is not None else MemoryStateStore(),
             metrics=metrics,
             clock=clock,
             leases=leases,
+            sinks=sinks,
         )
 
     @classmethod
@@ -163,11 +167,13 @@ class HealerHost:
         metrics: HealerMetrics,
         clock: Clock | None,
         leases: TargetLeases,
+        sinks: Sequence[EventSink] = (),
     ) -> Self:
         return cls(
             settings=settings,
             store=store,
             clock=clock,
+            sinks=sinks,
             metrics=metrics,
             audit=settings.home / AUDIT_LOG,
             leases=leases,

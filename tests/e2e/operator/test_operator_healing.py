@@ -21,6 +21,7 @@ from aftershock.model import HealingPolicy
 from aftershock.observability.audit import read_audit
 from aftershock.runtime import TargetClaim
 from tests.e2e.operator.helpers import GROUP, NAMESPACE, VERSION, await_for
+from tests.e2e.operator.test_operator import events_about
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
 
@@ -166,3 +167,60 @@ async def test_the_operators_healer_stands_back_on_a_target_a_run_leases_and_say
             assert not marker.exists()
     await await_for(marker.exists, 30, "the healer to act once the lease is gone")
     await await_for(lambda: status().get("standingBack") == {}, 30, "standingBack to clear")
+
+
+@pytest.mark.timeout(150)
+async def test_healing_state_survives_a_new_leader_and_every_action_is_an_event(
+    admin: Any, replicas: Any, tmp_path: Path
+) -> None:
+    """One attempt per cooldown: the leader heals once; its successor, reading the attempt
+    from the policy's status, does not heal again before the cooldown ends."""
+    first = replicas("op-a")
+    await await_for(lambda: first.leading, 30, "op-a to lead")
+    custom = kubernetes.client.CustomObjectsApi(admin)
+    marker = tmp_path / "marker"
+    body = healing_policy("once", marker)
+    body["spec"]["playbooks"][0]["limits"] = {"maxAttempts": 1, "cooldown": "10m"}
+    await asyncio.to_thread(
+        custom.create_namespaced_custom_object, GROUP, VERSION, NAMESPACE, "healingpolicies", body
+    )
+    await await_for(marker.exists, 30, "the leader to heal")
+
+    def status() -> dict[str, Any]:
+        found = custom.get_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "healingpolicies", "once"
+        )
+        return dict(found.get("status") or {})
+
+    attempts = await await_for(
+        lambda: ((status().get("healing") or {}).get("playbooks") or {}).get("touch"),
+        30,
+        "the attempt in status.healing",
+    )
+    assert len(attempts["attempts"]) == 1
+
+    def reasons() -> list[str]:
+        events = events_about(admin, "once")
+        return [e["reason"] for e in events if e["regarding"].get("kind") == "HealingPolicy"]
+
+    found = await await_for(
+        lambda: "HealingAction" in reasons() and "Recovered" in reasons() and reasons(),
+        30,
+        "the action's Event",
+    )
+    assert "Unhealthy" in found
+
+    # a second outage within the cooldown: no second attempt, before or after the failover
+    marker.unlink()
+    await asyncio.sleep(1.0)
+    assert not marker.exists(), "\n".join(str(x) for x in [
+        (r["kind"], r.get("outcome"), r.get("reason"), r.get("action"))
+        for r in audit(first.settings.home)
+    ])
+    second = replicas("op-b")
+    await first.close()
+    await await_for(lambda: second.leading, 30, "op-b to take over")
+    await await_for(lambda: second.state is not None and second.state.healers, 30, "op-b's healer")
+    await asyncio.sleep(3.0)  # unhealthy for 30 samples under the new leader
+    assert not marker.exists(), "the new leader healed again within the cooldown"
+    assert len(status()["healing"]["playbooks"]["touch"]["attempts"]) == 1
