@@ -209,8 +209,9 @@ class TargetSpec(Spec):
         """
         body = self.body
         if isinstance(body, ToxiproxyTarget):
-            where = f"embedded/{body.listen or body.proxy}" if body.api == "embedded" else body.api
-            return (f"toxiproxy:{where.rstrip('/')}/{body.proxy}",)
+            if body.api == "embedded" and body.listen is not None:
+                return (f"toxiproxy:embedded/listen/{body.listen}",)
+            return (f"toxiproxy:{body.api.rstrip('/')}/{body.proxy}",)
         if isinstance(body, DockerTarget):
             host = body.host or "default"
             keys = [f"docker:{host}/name/{name}" for name in body.names]

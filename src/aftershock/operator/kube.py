@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import kopf
 import kubernetes
+import urllib3
 from kubernetes.client import ApiException
 
 from aftershock.errors import DriverUnavailable
@@ -99,10 +100,7 @@ class KubeAccess:
         )
 
     async def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except ApiException as exc:
-            raise _translate(exc, what) from exc
+        return await asyncio.to_thread(self._sync, what, fn, *args, **kwargs)
 
     # ------------------------------------------------------------ custom resources
     async def patch_status(
@@ -224,7 +222,7 @@ class KubeAccess:
             return fn(*args, **kwargs)
         except ApiException as exc:
             raise _translate(exc, what) from exc
-        except OSError as exc:  # urllib3 wraps most; a refused connection may surface raw
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # unreachable, reset, TLS
             msg = f"Kubernetes API: {what}: {exc}"
             raise DriverUnavailable(msg) from exc
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aftershock.operator.handlers import OperatorState
+from aftershock.operator.kube import KubeNotFound
 from aftershock.operator.metrics import OperatorMetrics
 from aftershock.settings import Settings
 
@@ -21,6 +22,13 @@ class RecordingKube:
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         self.statuses.append(dict(status))
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """No object is stored here: the healing state starts empty."""
+        raise KubeNotFound(f"{plural}/{name}")
+
+    def update_status(self, plural: str, namespace: str, name: str, change: Any) -> None:
+        """Nothing to update (see ``get_object``)."""
 
     async def post_event(
         self, regarding: Mapping[str, Any], *, type_: str, reason: str, note: str, **_: Any
