@@ -108,6 +108,8 @@ class OperatorState:
     """The healers' metrics, on the operator's registry: served on its ``/metrics``."""
     healer_host: HealerHost | None = None
     """The host of this leadership term's healers (see :meth:`healing_term`)."""
+    policy_events: PolicyEvents | None = None
+    """The healers' Events of this leadership term (and their last action, recovery)."""
     stores: OperatorStores = field(init=False)
     """The lever, ledger, run registry, fault records and target leases, in the API."""
 
@@ -134,11 +136,11 @@ class OperatorState:
                 sinks=(events,),
             )
             async with host:
-                self.healer_host = host
+                self.healer_host, self.policy_events = host, events
                 try:
                     yield host
                 finally:
-                    self.healer_host = None
+                    self.healer_host = self.policy_events = None
 
     async def event(self, body: Mapping[str, Any], type_: str, reason: str, note: str) -> None:
         """Post a Kubernetes Event; never fail the caller over it."""
@@ -297,7 +299,13 @@ class OperatorState:
             _log.info("healer started", policy=policy.metadata.name)
             written: dict[str, Any] | None = None
             while not stopped and _digest(body.get("spec")) == digest:
-                now = healer_status(healer.status(), watched_by=self.identity)
+                events = self.policy_events
+                now = healer_status(
+                    healer.status(),
+                    watched_by=self.identity,
+                    last_action=events.last_action.get(healer.key) if events else None,
+                    last_recovery=events.last_recovery.get(healer.key) if events else None,
+                )
                 if now != written:
                     # a merge patch keeps keys it does not name: name the ended ones as null
                     ended = set((written or {}).get("standingBack") or {}) - set(

@@ -71,11 +71,34 @@ class PolicyEvents:
         self._post = post
         self._queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE)
         self.dropped = 0
+        self.last_action: dict[str, dict[str, Any]] = {}
+        """Per policy key: the last playbook step (for the policy's status)."""
+        self.last_recovery: dict[str, dict[str, Any]] = {}
+        """Per policy key: the last incident closed, with its time to recover."""
 
     def emit(self, event: Event) -> None:
         """Queue the event if it is worth an Event; never blocks, never raises."""
-        if _describe(event) is None or not event.fields.get("policy"):
+        policy = event.fields.get("policy")
+        if _describe(event) is None or not policy:
             return
+        f = event.fields
+        at = event.at.isoformat()
+        if event.kind == "healer.action":
+            self.last_action[str(policy)] = {
+                "playbook": f.get("playbook"),
+                "action": f.get("action"),
+                "target": f.get("target"),
+                "outcome": f.get("outcome"),
+                "at": at,
+            }
+        elif event.kind == "incident.closed":
+            self.last_recovery[str(policy)] = {
+                "incident": f.get("incident"),
+                "probe": f.get("probe"),
+                "mttrSeconds": f.get("mttr_seconds"),
+                "playbooks": f.get("playbooks"),
+                "at": at,
+            }
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:

@@ -153,11 +153,20 @@ def valid_status(
     }
 
 
-def healer_status(status: HealerStatus, *, watched_by: str) -> dict[str, Any]:
+def healer_status(
+    status: HealerStatus,
+    *,
+    watched_by: str,
+    last_action: Mapping[str, Any] | None = None,
+    last_recovery: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """``.status`` fields of a HealingPolicy whose healer runs: each watch's health, the
-    playbooks' attempts, the targets it stands back on and why, and the replica watching."""
+    playbooks' attempts, the targets it stands back on and why, the last action and the
+    last recovery (MTTR), and the replica watching."""
     return {
         "watchedBy": watched_by,
+        "lastAction": dict(last_action) if last_action else None,
+        "lastRecovery": dict(last_recovery) if last_recovery else None,
         "watches": [
             {
                 "name": w.name,
