@@ -1,10 +1,13 @@
-"""kopf handlers for ``Experiment``, ``HealingPolicy`` and the lever ConfigMap.
+"""The operator's handlers: kopf's for ``Experiment`` and the lever ConfigMap, and the
+healer loop of one ``HealingPolicy``.
 
-Everything is registered on an explicit ``kopf.OperatorRegistry`` built per
+kopf's handlers are registered on an explicit ``kopf.OperatorRegistry`` built per
 leadership term by :func:`build_registry`; nothing touches kopf's global
 default registry. kopf runs only while this replica holds the lease (see
 ``operator/__init__.py``), so the handlers need no leader checks of their own;
 the scheduled run re-checks, because a run may fire just as leadership is lost.
+HealingPolicies are healed on every replica, each its shard
+(``operator.shards`` calls :meth:`OperatorState.heal`).
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def _reference(body: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(slots=True, kw_only=True)
 class OperatorState:
-    """The collaborators the handlers share during one leadership term."""
+    """The collaborators the handlers share (kopf's during one leadership term)."""
 
     kube: KubeAccess
     settings: Settings
@@ -107,9 +110,11 @@ class OperatorState:
     healer_metrics: HealerMetrics = field(init=False)
     """The healers' metrics, on the operator's registry: served on its ``/metrics``."""
     healer_host: HealerHost | None = None
-    """The host of this leadership term's healers (see :meth:`healing_term`)."""
+    """The host of this replica's healers (see :meth:`healing_term`)."""
     policy_events: PolicyEvents | None = None
-    """The healers' Events of this leadership term (and their last action, recovery)."""
+    """The healers' Events (and their last action, recovery)."""
+    shards: Any = None
+    """This replica's ``ShardedHealers`` (members, owned policies), once started."""
     stores: OperatorStores = field(init=False)
     """The lever, ledger, run registry, fault records and target leases, in the API."""
 
@@ -120,7 +125,7 @@ class OperatorState:
 
     @contextlib.asynccontextmanager
     async def healing_term(self) -> AsyncIterator[HealerHost]:
-        """Host the healers of one leadership term; closing it stops every one of them.
+        """Host this replica's healers; closing it stops every one of them.
 
         The same host as ``aftershock heal`` (audit log, metrics, target leases),
         with the healing state in each HealingPolicy's status (it survives a pod
@@ -291,7 +296,7 @@ class OperatorState:
     ) -> None:
         host = self.healer_host
         if host is None:
-            msg = "healers run only inside a leadership term (OperatorState.healing_term)"
+            msg = "healers run only inside OperatorState.healing_term"
             raise RuntimeError(msg)
         meta = body.get("metadata") or {}
         namespace, name = str(meta["namespace"]), str(meta["name"])
@@ -358,10 +363,6 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     async def experiment_deleted(namespace: str | None, name: str, **_: Any) -> None:
         state.experiment_deleted(namespace or state.namespace, name)
 
-    @kopf.daemon(GROUP, VERSION, POLICIES, registry=registry, cancellation_timeout=30.0)
-    async def healing_policy(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        await state.heal(body, stopped)
-
     def is_lever(name: str, **_: Any) -> bool:
         return name == LEVER_CONFIGMAP
 
@@ -370,7 +371,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         deleted = event.get("type") == "DELETED"
         state.lever_changed(None if deleted else body.get("data"))
 
-    del login, experiment_changed, experiment_deleted, healing_policy, lever_changed
+    del login, experiment_changed, experiment_deleted, lever_changed
     return registry
 
 

@@ -18,6 +18,7 @@ from aftershock.operator.kube import KubeAccess
 from aftershock.operator.leader import LeaseElector
 from aftershock.operator.metrics import OperatorMetrics
 from aftershock.operator.schedulestore import KubeScheduleStore
+from aftershock.operator.shards import Membership, ShardedHealers
 from aftershock.scheduling.scheduler import ChaosScheduler
 from aftershock.settings import Settings
 
@@ -81,7 +82,7 @@ async def _lead(
     elector: LeaseElector,
     stop: asyncio.Event,
 ) -> None:
-    """One leadership term: take over, read the lever, schedule, heal, run kopf until it ends."""
+    """One leadership term: take over, read the lever, schedule, run kopf until it ends."""
     settings = state.settings
     await take_over(state.stores, settings)
     await state.sync_lever()
@@ -102,16 +103,15 @@ async def _lead(
     watcher = asyncio.create_task(watch_term())
     sweeper = asyncio.create_task(_sweep(state, term_over))
     try:
-        async with state.healing_term():
-            root_tasks = await kopf.spawn_tasks(
-                registry=build_registry(state),
-                settings=kopf_settings(),
-                clusterwide=False,
-                namespaces=[state.namespace],
-                standalone=True,
-                stop_flag=term_over,
-            )
-            await kopf.run_tasks(root_tasks, ignored=_NotKopfs())
+        root_tasks = await kopf.spawn_tasks(
+            registry=build_registry(state),
+            settings=kopf_settings(),
+            clusterwide=False,
+            namespaces=[state.namespace],
+            standalone=True,
+            stop_flag=term_over,
+        )
+        await kopf.run_tasks(root_tasks, ignored=_NotKopfs())
     finally:
         for task in (watcher, sweeper):
             task.cancel()
@@ -151,8 +151,9 @@ async def run_operator(
 ) -> None:
     """Run the operator in ``namespace`` until ``stop`` is set.
 
-    Every replica runs the lease loop and the health server; only the lease
-    holder runs kopf, the scheduler and the healers. Everything that must outlive the
+    Every replica runs the lease loop, the health server and the healers of its
+    shard of the HealingPolicies (``operator.shards``); only the lease holder
+    runs kopf (experiments, the lever) and the scheduler. Everything that must outlive the
     process is in the API (``operator.stores``, ``operator.schedulestore``).
     """
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -177,6 +178,14 @@ async def run_operator(
     )
     if on_state is not None:
         on_state(state)
+    shards = ShardedHealers(
+        kube,
+        Membership(kube, namespace, identity, lease_duration=lease_duration),
+        state.heal,
+        namespace=namespace,
+        sync_every=min(2.0, renew_every),
+    )
+    state.shards = shards
     server = HealthServer(
         status=lambda: {
             "identity": identity,
@@ -184,12 +193,20 @@ async def run_operator(
             "holder": elector.holder,
             "scheduled": len(state.references),
             "healers": len(state.healers),
+            "members": shards.members,
+            "shard": shards.owned,
         },
         ready=lambda: elector.contacted,
         metrics=metrics.render,
     )
     address = await server.start(*health_listen) if health_listen is not None else None
     election = asyncio.create_task(elector.run(stop))
+
+    async def heal_shard() -> None:
+        async with state.healing_term():
+            await shards.run(stop)
+
+    healing = asyncio.create_task(heal_shard(), name="aftershock-shard")
     if on_ready is not None:
         on_ready(address)
     _log.info("operator started", namespace=namespace, identity=identity, listen=address)
@@ -212,6 +229,7 @@ async def run_operator(
     finally:
         stop.set()
         await election
+        await healing
         if health_listen is not None:
             await server.close()
         kube.close()

@@ -110,5 +110,5 @@ def operator_stores(kube: KubeAccess, namespace: str, identity: str) -> Operator
         objects=objects,
         records=KubeRunRecords(objects, runs.holder),
         ledger=KubeLedger(objects),
-        leases=KubeTargetLeases(kube, namespace, runs.live),
+        leases=KubeTargetLeases(kube, namespace, runs.live, holder=runs.holder),
     )

@@ -33,6 +33,8 @@ __all__ = ["CLAIMS", "ROLE_SELECTOR", "KubeTargetLeases", "lease_name"]
 
 CLAIMS: Final = "aftershock.dev/claims"
 TARGET: Final = "aftershock.dev/target"
+HOLDER: Final = "aftershock.dev/holder"
+"""The run registry holder (operator process) that last wrote the Lease."""
 ROLE_SELECTOR: Final = "aftershock.dev/role=target-lease"
 _RETRIES: Final = 8
 
@@ -53,10 +55,13 @@ def _claims(lease: dict[str, Any]) -> list[TargetClaim]:
 class KubeTargetLeases:
     """``TargetLeases`` as Lease objects; ``live`` says which run ids are alive."""
 
-    def __init__(self, kube: KubeAccess, namespace: str, live: Callable[[str], bool]) -> None:
+    def __init__(
+        self, kube: KubeAccess, namespace: str, live: Callable[[str], bool], *, holder: str = ""
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.live = live
+        self.holder = holder
 
     def _body(
         self, identity: str, claims: Sequence[TargetClaim], version: str | None
@@ -69,6 +74,7 @@ class KubeTargetLeases:
             "annotations": {
                 TARGET: identity,
                 CLAIMS: json.dumps([c.to_json() for c in claims]),
+                HOLDER: self.holder,
             },
         }
         if version is not None:
@@ -146,13 +152,18 @@ class KubeTargetLeases:
     async def held(self) -> list[TargetClaim]:
         """Every claim of a live run in the namespace's target Leases.
 
-        The claim of a run that is not alive (it died, or giving the claim
-        back failed) stays in its Lease until ``hold()`` or ``break_dead()``
-        breaks it; it is not held, so healers do not stand back for it.
+        A Lease written by this process holds claims this process can judge: one
+        of a run that is not alive here (it ended, and giving the claim back
+        failed) is not held, so healers do not stand back for it. A Lease written
+        by another process (the leader, seen from a replica that heals a shard)
+        is that process's to judge: its claims count until it gives them back or
+        a new leader breaks them (``break_dead``).
         """
         found: list[TargetClaim] = []
         for lease in await self.kube.list_leases(self.namespace, ROLE_SELECTOR):
-            found.extend(c for c in _claims(lease) if self.live(c.run_id))
+            notes = (lease.get("metadata") or {}).get("annotations") or {}
+            ours = notes.get(HOLDER, "") == self.holder
+            found.extend(c for c in _claims(lease) if not ours or self.live(c.run_id))
         return found
 
     async def break_dead(self) -> list[TargetClaim]:

@@ -164,7 +164,7 @@ def _clean(admin: Any) -> None:
     custom = kubernetes.client.CustomObjectsApi(admin)
     leases = kubernetes.client.CoordinationV1Api(admin)
     for lease in leases.list_namespaced_lease(
-        NAMESPACE, label_selector="aftershock.dev/role=target-lease"
+        NAMESPACE, label_selector="aftershock.dev/role in (target-lease, member)"
     ).items:
         with contextlib.suppress(ApiException):
             leases.delete_namespaced_lease(lease.metadata.name, NAMESPACE)
