@@ -16,12 +16,15 @@ each record not yet reverted:
   record says aftershock created).
 
 The run is then marked ``Interrupted`` with a reason naming the dead holder,
-and every target Lease claim of a run that is not alive is broken. The
+every target Lease claim of a run that is not alive is broken, and ended runs
+older than ``runrecords.RETENTION`` (90 days, longer than any SLO window the
+ledger sums) are deleted. The
 interrupted run books no budget spend: its samples died with its pod.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -130,12 +133,14 @@ async def take_over(
             reason += " (some reverts failed: the next leader retries them)"
         _interrupted(stores, run_id, reason, keep_running=run_id in failed)
     broken = await stores.leases.break_dead()
+    pruned = await asyncio.to_thread(stores.objects.prune, datetime.now(UTC))
     _log.info(
         "took over from a dead holder",
         runs=len(orphans),
         reverted=len([a for a in report.actions if a.ok]),
         failed=len(failed),
         leases_broken=len(broken),
+        runs_pruned=len(pruned),
     )
     return report
 

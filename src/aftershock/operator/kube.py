@@ -269,6 +269,21 @@ class KubeAccess:
         )
         return replaced
 
+    def delete_object(self, plural: str, namespace: str, name: str) -> None:
+        """Delete one custom object (blocking); gone already is fine."""
+        try:
+            self._sync(
+                f"delete {plural}/{name}",
+                self._custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+            )
+        except KubeNotFound:
+            return
+
     def update_status(
         self,
         plural: str,

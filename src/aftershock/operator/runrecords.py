@@ -56,6 +56,8 @@ __all__ = [
 RUNS: Final = "experimentruns"
 EXPERIMENT_LABEL: Final = "aftershock.dev/experiment"
 _RETRIES: Final = 8
+RETENTION: Final = timedelta(days=90)
+"""How long ended runs are kept: longer than any SLO window the ledger sums."""
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -148,6 +150,28 @@ class RunObjects:
     def all(self) -> list[dict[str, Any]]:
         """Every ``ExperimentRun`` of the namespace."""
         return self.kube.list_objects(RUNS, self.namespace)
+
+    def prune(self, now: datetime, keep: timedelta = RETENTION) -> list[str]:
+        """Delete ended runs that finished before ``now - keep``; return their names.
+
+        ``keep`` must cover the longest SLO window: the ledger is these objects.
+        A run still ``Running`` (its faults may be applied) is never deleted.
+        """
+        deleted = []
+        for item in self.all():
+            status = item.get("status") or {}
+            finished = (status.get("result") or {}).get("finishedAt")
+            if status.get("phase") not in ("Finished", "Interrupted") or not finished:
+                continue
+            try:
+                at = datetime.fromisoformat(str(finished))
+            except ValueError:
+                continue
+            if at < now - keep:
+                name = str(item["metadata"]["name"])
+                self.kube.delete_object(RUNS, self.namespace, name)
+                deleted.append(name)
+        return deleted
 
 
 def _upsert(items: list[dict[str, Any]], key: str, fields: Mapping[str, Any]) -> None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +350,37 @@ def _answers(base: str) -> bool:
         return httpx.get(f"{base}/version", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_ended_runs_past_the_retention_are_pruned_and_running_ones_never(
+    admin: Any, clean_namespace: None, sa_kubeconfig: Path
+) -> None:
+    custom = kubernetes.client.CustomObjectsApi(admin)
+    now = datetime.now(UTC)
+    old = (now - timedelta(days=100)).isoformat()
+    recent = (now - timedelta(days=3)).isoformat()
+    for name, phase, finished in [
+        ("old-finished", "Finished", old),
+        ("old-interrupted", "Interrupted", old),
+        ("recent-finished", "Finished", recent),
+        ("old-running", "Running", old),
+    ]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ExperimentRun",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"runId": name, "experiment": "x", "holder": "gone/0"},
+        }
+        created = custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, RUNS, body)
+        created["status"] = {"phase": phase, "result": {"finishedAt": finished}}
+        custom.replace_namespaced_custom_object_status(
+            GROUP, VERSION, NAMESPACE, RUNS, name, created
+        )
+    kube = KubeAccess(sa_kubeconfig)
+    try:
+        objects = operator_stores(kube, NAMESPACE, "pruner").objects
+        assert sorted(objects.prune(now)) == ["old-finished", "old-interrupted"]
+    finally:
+        kube.close()
+    left = sorted(i["metadata"]["name"] for i in runs(admin))
+    assert left == ["old-running", "recent-finished"]
