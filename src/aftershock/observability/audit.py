@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from aftershock.model.secrets import REDACTED, Secret
 from aftershock.ports import Event
 
-__all__ = ["AuditLog", "read_audit"]
+__all__ = ["AuditLog", "LoggedAudit", "read_audit"]
 
 
 def _default(value: object) -> Any:
@@ -41,6 +44,28 @@ class AuditLog:
         """Close the file."""
         with self._lock:
             self._file.close()
+
+
+class LoggedAudit:
+    """An ``EventSink`` writing every event as a log line (JSON in a pod: ``kubectl logs``).
+
+    The same records as :class:`AuditLog`, through the process's structured
+    logger ``aftershock.audit``, secrets redacted the same way.
+    """
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("aftershock.audit")
+
+    def emit(self, event: Event) -> None:
+        """Log the event at info level; never raises."""
+        fields = {
+            k: (REDACTED if isinstance(v, Secret) else v)
+            for k, v in event.fields.items()
+            if k not in ("event", "kind")
+        }
+        # a sink must not raise; the file log has the record all the same
+        with contextlib.suppress(Exception):
+            self._log.info(event.kind, audit=True, run_id=event.run_id or None, **fields)
 
 
 def read_audit(path: Path) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from aftershock import runtime
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid
 from aftershock.model import Experiment, HealingPolicy
 from aftershock.model.schema import GROUP, VERSION
+from aftershock.observability.audit import LoggedAudit
 from aftershock.observability.metrics import HealerMetrics
 from aftershock.operator.healerevents import PolicyEvents
 from aftershock.operator.healerstate import KubeStateStore
@@ -138,7 +139,7 @@ class OperatorState:
                 metrics=self.healer_metrics,
                 leases=self.stores.leases,
                 store=KubeStateStore(self.kube, self.namespace),
-                sinks=(events,),
+                sinks=(events, LoggedAudit()),
             )
             async with host:
                 self.healer_host, self.policy_events = host, events
