@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Self
+from typing import Final, Protocol, Self
 
 import httpx
 
@@ -35,6 +35,7 @@ __all__ = [
     "HttpClient",
     "HttpProbeAdapter",
     "HttpSession",
+    "Session",
     "shared_client",
 ]
 
@@ -71,6 +72,27 @@ class Fetched:
     reason: str
     body: bytes
     truncated: bool
+
+
+class Session(Protocol):
+    """What ``HttpProbeAdapter`` sends through: ``HttpSession`` (httpx) or the fast engine."""
+
+    async def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        within: float,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        limit: int = BODY_LIMIT,
+    ) -> Fetched:
+        """One exchange, bounded by ``within``; every failure is a ``FetchError``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connections the session owns."""
+        ...
 
 
 def _explain(exc: BaseException) -> str:
@@ -222,6 +244,9 @@ class HttpProbeAdapter:
     Each sample with a response carries the start of its body (``body_limit``
     characters, secrets redacted) for steady-state body checks; pass
     ``body_limit=0`` when nothing reads it, since a sampler keeps many samples.
+    ``session`` sends the requests (the fast engine for plain http, chosen by
+    ``probes.factory``); without it an ``HttpSession`` over ``client`` does.
+    The adapter closes the session it is given.
     """
 
     def __init__(
@@ -231,12 +256,13 @@ class HttpProbeAdapter:
         client: HttpClient | None = None,
         clock: Clock | None = None,
         body_limit: int = SAMPLE_BODY_LIMIT,
+        session: Session | None = None,
     ) -> None:
         self.spec = spec
         self._body_limit = body_limit
         self._last_body: str | None = None
         self._clock = clock
-        self._session = HttpSession(client)
+        self._session: Session = session if session is not None else HttpSession(client)
         self._timeout = spec.timeout.total_seconds()
         self._accepted = frozenset(spec.status) if spec.status is not None else None
         self._expected = (

@@ -19,6 +19,8 @@ from aftershock.probes import (
     build_probe,
     sample_once,
 )
+from aftershock.probes.factory import HttpEngine
+from aftershock.probes.fastpath import FastSession
 from aftershock.sampling import Sampler
 from tests.contract.probes.servers import LocalServer, Request, Response, http_server
 
@@ -74,11 +76,32 @@ async def test_sample_once(server: LocalServer) -> None:
 
 async def test_shared_client(server: LocalServer) -> None:
     async with httpx.AsyncClient() as client:
-        probes = [build_probe(specs(server)[k], client=client) for k in ("http", "prometheus")]
+        probes = [
+            build_probe(specs(server)["http"], client=client, engine=HttpEngine.HTTPX),
+            build_probe(specs(server)["prometheus"], client=client),
+        ]
         for probe in probes:
             assert (await probe.check()).ok
             await probe.aclose()
         assert not client.is_closed
+    assert server.connections == 1
+
+
+async def test_plain_http_probes_take_the_fast_engine(server: LocalServer) -> None:
+    async with httpx.AsyncClient() as client:
+        # The fast engine keeps its own connection; the shared client is left unused.
+        probe = build_probe(specs(server)["http"], client=client)
+        try:
+            assert isinstance(probe, HttpProbeAdapter)
+            assert isinstance(probe._session, FastSession)
+            for _ in range(3):
+                assert (await probe.check()).ok
+        finally:
+            await probe.aclose()
+        https = ProbeSpec.model_validate({"http": {"url": "https://127.0.0.1:1/health"}})
+        other = build_probe(https, client=client)
+        assert not isinstance(other._session, FastSession)  # type: ignore[attr-defined]
+        await other.aclose()
     assert server.connections == 1
 
 

@@ -1,4 +1,4 @@
-"""HttpProbeAdapter against real local HTTP servers."""
+"""HttpProbeAdapter against real local HTTP servers, on both engines (httpx and fast)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from aftershock.model.probes import HttpProbe
-from aftershock.model.secrets import Secret
+from aftershock.model.secrets import Secret, reveal
 from aftershock.ports import Probe
 from aftershock.probes import HttpProbeAdapter
+from aftershock.probes.fastpath import FastSession, supports
 from tests.contract.probes.servers import (
     LocalServer,
     Request,
@@ -27,6 +28,22 @@ from tests.contract.probes.servers import (
 pytestmark = pytest.mark.timeout(30)
 
 MARGIN = 0.5  # scheduling slack on a busy CI machine
+
+ENGINE = {"name": "httpx"}
+
+
+@pytest.fixture(autouse=True, params=["httpx", "fast"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every test runs on both engines; ``adapter`` builds the probe on the current one."""
+    ENGINE["name"] = request.param
+    return str(request.param)
+
+
+def adapter(probe: HttpProbe, **kwargs: Any) -> HttpProbeAdapter:
+    """The probe on the engine under test (as ``build_probe`` picks: fast for plain http)."""
+    if ENGINE["name"] == "fast" and supports(reveal(probe.url)):
+        return HttpProbeAdapter(probe, session=FastSession(), **kwargs)
+    return HttpProbeAdapter(probe, **kwargs)
 
 
 FIXED = {
@@ -59,7 +76,7 @@ async def server() -> AsyncIterator[LocalServer]:
 
 
 async def check(spec: HttpProbe) -> Any:
-    async with HttpProbeAdapter(spec) as probe:
+    async with adapter(spec) as probe:
         return await probe.check()
 
 
@@ -68,7 +85,7 @@ def spec(url: str, **fields: Any) -> HttpProbe:
 
 
 async def test_adapter_is_a_probe(server: LocalServer) -> None:
-    async with HttpProbeAdapter(spec(server.url + "/ok")) as probe:
+    async with adapter(spec(server.url + "/ok")) as probe:
         assert isinstance(probe, Probe)
 
 
@@ -231,7 +248,7 @@ async def test_connection_refused_is_a_failed_sample() -> None:
 
 
 async def test_keep_alive_reuses_one_connection(server: LocalServer) -> None:
-    async with HttpProbeAdapter(spec(server.url + "/ok")) as probe:
+    async with adapter(spec(server.url + "/ok")) as probe:
         results = [await probe.check() for _ in range(5)]
     assert all(r.ok for r in results)
     assert len(server.requests) == 5
@@ -298,15 +315,15 @@ async def test_odd_errors_are_failed_samples_too() -> None:
 
 
 async def test_sample_carries_the_start_of_the_body(server: LocalServer) -> None:
-    async with HttpProbeAdapter(spec(server.url + "/ok")) as probe:
+    async with adapter(spec(server.url + "/ok")) as probe:
         first, second = await probe.check(), await probe.check()
     assert first.body == "all good: healthy"
     assert second.body is first.body  # repeated bodies share one string
     failed = await check(spec(server.url + "/status/503"))
     assert failed.body == "status"
-    async with HttpProbeAdapter(spec(server.url + "/big"), body_limit=10) as probe:
+    async with adapter(spec(server.url + "/big"), body_limit=10) as probe:
         assert (await probe.check()).body == "x" * 10
-    async with HttpProbeAdapter(spec(server.url + "/ok"), body_limit=0) as probe:
+    async with adapter(spec(server.url + "/ok"), body_limit=0) as probe:
         assert (await probe.check()).body is None
 
 
