@@ -5,12 +5,24 @@ Ticks fall at ``t0 + k * every`` on the injected clock; a check that overruns
 its period is never stacked with another: the next one starts when it finishes
 or at the next tick, whichever is later, and the schedule is re-anchored there
 instead of firing a burst of catch-up samples.
+
+Samplers that share a ``SampleGate`` (every watch of a healer process) take
+turns when there is more to sample than the process can serve: at most
+``limit`` checks are in flight, the rest wait in one first-come-first-served
+queue, and a check's own timeout starts only when it is let through. So an
+overloaded process samples every watch less often, in turn, instead of
+starting all checks at once and letting them time out together (the loop's
+backlog would count against every one of their timeouts). A sample let
+through more than one period late re-anchors its sampler's ticks at its start.
+How late each sample starts against its tick (its *lag*) is reported to the
+gate's ``on_lag`` and kept for ``overload()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,10 +31,121 @@ from typing import Final, Self
 
 from aftershock.ports import Clock, Probe, ProbeResult
 
-__all__ = ["DEFAULT_CAPACITY", "Sampler"]
+__all__ = ["DEFAULT_CAPACITY", "GATE_LIMIT", "LAG_WINDOW", "SampleGate", "Sampler"]
 
 DEFAULT_CAPACITY: Final = 100_000
 """Samples kept per probe: a day at one per second fits with room to spare."""
+
+GATE_LIMIT: Final = 256
+"""Checks in flight at once through one gate: enough for 1,000 samples a second
+from endpoints 250 ms away; few enough that a saturated event loop still
+finishes each admitted check within tens of milliseconds, inside its timeout."""
+
+LAG_WINDOW: Final = 30.0
+"""Seconds of recent samples ``SampleGate.overload`` looks at."""
+
+_LAG_KEPT: Final = 8192  # recent lags kept for the p95 (the newest, within the window)
+_OVERLOAD_QUANTILE: Final = 0.95
+
+
+class SampleGate:
+    """Lets at most ``limit`` checks run at once, in arrival order; measures lag.
+
+    ``on_lag(seconds)`` is called for every sample let through with how late it
+    starts against its tick (0 when on time). ``overload()`` says whether the
+    p95 of recent lags, each measured in its sampler's periods, exceeds one
+    period over the last ``window`` seconds on ``clock``.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        limit: int = GATE_LIMIT,
+        window: float = LAG_WINDOW,
+        on_lag: Callable[[float], None] | None = None,
+    ) -> None:
+        if limit < 1:
+            msg = f"limit must be at least 1, got {limit}"
+            raise ValueError(msg)
+        self.limit = limit
+        self.window = window
+        self.on_lag = on_lag
+        self._clock = clock
+        self._free = limit
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._lags: deque[tuple[float, float, float]] = deque(maxlen=_LAG_KEPT)
+        """(when, lag seconds, lag in periods) of recent samples, oldest first."""
+
+    @property
+    def in_flight(self) -> int:
+        """Checks let through and not yet released."""
+        return self.limit - self._free
+
+    @property
+    def waiting(self) -> int:
+        """Samples queued for their turn."""
+        return len(self._waiters)
+
+    async def acquire(self) -> None:
+        """Wait for a turn (first come, first served)."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the turn was handed over as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """End a turn: hand it to the longest waiting sample, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    def observe(self, lag: float, every: float) -> None:
+        """Record one sample's lag (seconds late against its tick, with its period)."""
+        lag = max(lag, 0.0)
+        self._lags.append((self._clock.monotonic(), lag, lag / every))
+        if self.on_lag is not None:
+            self.on_lag(lag)
+
+    def lag_p95(self) -> tuple[float, float, int] | None:
+        """(p95 lag in seconds, p95 lag in periods, samples) over the window; None if empty."""
+        since = self._clock.monotonic() - self.window
+        recent = [(lag, periods) for at, lag, periods in self._lags if at >= since]
+        if not recent:
+            return None
+        rank = max(math.ceil(_OVERLOAD_QUANTILE * len(recent)) - 1, 0)
+        seconds = sorted(lag for lag, _ in recent)[rank]
+        periods = sorted(p for _, p in recent)[rank]
+        return seconds, periods, len(recent)
+
+    def overload(self) -> str | None:
+        """Why the process is overloaded (samples start more than a period late), or None.
+
+        Overloaded: over the last ``window`` seconds, the 95th percentile of the
+        samples' lag, each in its own sampler's periods, is above one period,
+        so most watches are sampled less often than declared.
+        """
+        p95 = self.lag_p95()
+        if p95 is None or p95[1] <= 1.0:
+            return None
+        seconds, periods, count = p95
+        return (
+            f"overloaded: p95 probe lag {seconds:.3f}s ({periods:.1f} periods) over the last "
+            f"{self.window:g}s ({count} samples); watches are sampled less often than declared"
+        )
 
 
 class Sampler:
@@ -32,7 +155,8 @@ class Sampler:
     queries and the run's timeline share one scale whatever clock the probe uses.
     A probe that raises (it should not) is recorded as a failed sample. The
     ``on_sample`` callback runs for each result; if it raises, the error goes to
-    the event loop's exception handler and sampling continues.
+    the event loop's exception handler and sampling continues. With a ``gate``
+    each check waits for its turn there (see the module docstring).
     """
 
     def __init__(
@@ -44,6 +168,7 @@ class Sampler:
         name: str = "",
         capacity: int = DEFAULT_CAPACITY,
         on_sample: Callable[[ProbeResult], None] | None = None,
+        gate: SampleGate | None = None,
     ) -> None:
         period = every.total_seconds() if isinstance(every, timedelta) else float(every)
         if period <= 0:
@@ -56,6 +181,7 @@ class Sampler:
         self.every = period
         self.name = name
         self.on_sample = on_sample
+        self.gate = gate
         self._clock = clock
         self._series: deque[ProbeResult] = deque(maxlen=capacity)
         self._task: asyncio.Task[None] | None = None
@@ -111,9 +237,21 @@ class Sampler:
         if delay > 0:
             await self._clock.sleep(delay)
         due = self._clock.monotonic()
+        gate = self.gate
         while True:
-            started = self._clock.monotonic()
-            result = await self._check(started)
+            if gate is None:
+                started = self._clock.monotonic()
+                result = await self._check(started)
+            else:
+                await gate.acquire()
+                try:
+                    started = self._clock.monotonic()
+                    gate.observe(started - due, self.every)
+                    if started - due > self.every:
+                        due = started  # let through a period late or more: re-anchor here
+                    result = await self._check(started)
+                finally:
+                    gate.release()
             self._record(result)
             due += self.every
             now = self._clock.monotonic()

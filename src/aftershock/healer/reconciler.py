@@ -1,8 +1,12 @@
 """The healer: watch, decide, remediate, escalate; one ``Healer`` per policy.
 
 One ``Sampler`` per watch feeds its ``Watch`` (a slow endpoint delays no other
-watch); every sample wakes the reconcile loop, which also wakes itself when a
-backoff, a ``when.for`` or a breaker's reset falls due. Each round decides,
+watch; with a shared ``SampleGate`` an overloaded process samples them in
+turn). A sample that changes a watch's verdict or phase wakes the reconcile
+loop at once; other samples wake it at most once per shortest sampling period
+(a round costs time in proportion to the playbooks, and a healer watching a
+thousand endpoints must not pay it a thousand times a second). The loop also
+wakes itself when a backoff, a ``when.for`` or a breaker's reset falls due. Each round decides,
 for every playbook that applies (declaration order), through ``decide``; the
 first one let through on a target starts an attempt as its own task (one
 attempt at a time per target), and the attempt's outcome feeds the gates.
@@ -35,7 +39,7 @@ from aftershock.model.policy import HealingPolicy
 from aftershock.model.results import HealingResult
 from aftershock.model.targets import TargetKind
 from aftershock.ports import ActionDriver, Clock, EventSink, Probe, ProbeResult
-from aftershock.sampling import Sampler
+from aftershock.sampling import SampleGate, Sampler
 
 __all__ = ["Healer"]
 
@@ -48,7 +52,9 @@ class Healer:
     and ``command`` to callables. ``store`` keeps the throttling state across
     restarts (in memory when omitted, and always in a dry run); ``escalate``
     receives an ``Escalation`` when the healer gives up on a target;
-    ``fault_of(target)`` may name the fault behind an incident.
+    ``fault_of(target)`` may name the fault behind an incident. ``gate`` is
+    shared by the samplers of every healer in a process (``HealerHost`` owns
+    it) so that an overloaded process delays samples in turn.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class Healer:
         sample_capacity: int = 100,
         incident_capacity: int = 1000,
         stagger: bool = False,
+        gate: SampleGate | None = None,
     ) -> None:
         spec = policy.spec
         missing = sorted(set(spec.watch) - set(probes))
@@ -76,6 +83,9 @@ class Healer:
         ns = policy.metadata.namespace
         self.policy = policy
         self._stagger = stagger
+        self._gate = gate
+        self._sweep = min((w.every.total_seconds() for w in spec.watch.values()), default=1.0)
+        self._next_sweep = float("-inf")
         self.key = f"{ns}/{policy.metadata.name}" if ns else policy.metadata.name
         """The policy's name (``namespace/name`` in a cluster): the key of its state."""
         self.dry_run = spec.dry_run
@@ -137,6 +147,7 @@ class Healer:
                 name=f"{self.key}/{name}",
                 capacity=self._sample_capacity,
                 on_sample=partial(self._sampled, name),
+                gate=self._gate,
             )
             for name, watch in self.watches.items()
         ]
@@ -248,8 +259,13 @@ class Healer:
     # ------------------------------------------------------------------ watches
 
     def _sampled(self, name: str, result: ProbeResult) -> None:
-        self.watches[name].observe(result)
-        self._wakeup.set()
+        watch = self.watches[name]
+        before = (watch.healthy, watch.phase)
+        watch.observe(result)
+        now = self._clock.monotonic()
+        if (watch.healthy, watch.phase) != before or now >= self._next_sweep:
+            self._next_sweep = now + self._sweep
+            self._wakeup.set()
 
     def _transitioned(self, change: Transition) -> None:
         incident = self.book.open.get(change.watch)

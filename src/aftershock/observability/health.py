@@ -1,15 +1,35 @@
-"""The daemon's local HTTP endpoints: ``/healthz``, ``/readyz`` and ``/metrics``."""
+"""The daemon's local HTTP endpoints: ``/healthz``, ``/readyz`` and ``/metrics``.
+
+``/healthz`` answers 200 while the process serves requests at all (liveness,
+with a status snapshot). ``/readyz`` answers 200 ``{"ready": true}`` when the
+daemon does its job, else 503 with ``"ready": false`` and, when the readiness
+callable gives one (a ``Readiness``), a ``"reason"``: for ``aftershock heal``
+no healer running, or overload (the p95 of how late probe samples start,
+over the last 30 s, exceeds one sampling period; ``SampleGate.overload``).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aftershock.observability.metrics import CONTENT_TYPE
 from aftershock.proxy.httpserver import HTTPServer, Request, Response
 
-__all__ = ["HealthServer"]
+__all__ = ["HealthServer", "Readiness"]
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether the daemon is ready, and why not; true or false like the bool it replaces."""
+
+    ready: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ready
 
 
 class HealthServer:
@@ -19,7 +39,7 @@ class HealthServer:
         self,
         *,
         status: Callable[[], dict[str, Any]],
-        ready: Callable[[], bool],
+        ready: Callable[[], bool | Readiness],
         metrics: Callable[[], bytes],
     ) -> None:
         self._status = status
@@ -43,8 +63,12 @@ class HealthServer:
         if request.path == "/healthz":
             return _json(200, {"status": "ok", **self._status()})
         if request.path == "/readyz":
-            ready = self._ready()
-            return _json(200 if ready else 503, {"ready": ready})
+            answer = self._ready()
+            ready = bool(answer)
+            body: dict[str, Any] = {"ready": ready}
+            if isinstance(answer, Readiness) and answer.reason:
+                body["reason"] = answer.reason
+            return _json(200 if ready else 503, body)
         if request.path == "/metrics":
             return Response(200, self._metrics(), [("Content-Type", CONTENT_TYPE)])
         return Response.text(404, "not found")

@@ -70,6 +70,13 @@ class HealerMetrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.probe_lag = Histogram(
+            "aftershock_probe_lag_seconds",
+            "How late each probe sample started against its tick: waiting for a turn"
+            " when the process has more to sample than it can serve.",
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
 
     def emit(self, event: Event) -> None:
         """Update the metrics an event speaks for; unknown kinds are ignored."""
@@ -104,6 +111,10 @@ class HealerMetrics:
     def observe_sample(self, probe: str, result: ProbeResult) -> None:
         """Record one probe sample's latency."""
         self.probe_latency.labels(probe, "true" if result.ok else "false").observe(result.latency)
+
+    def observe_lag(self, seconds: float) -> None:
+        """Record how late one sample started (``SampleGate.on_lag``)."""
+        self.probe_lag.observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

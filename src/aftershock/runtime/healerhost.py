@@ -51,12 +51,14 @@ from aftershock.model.policy import HealingPolicy
 from aftershock.model.secrets import reveal
 from aftershock.model.targets import TargetKind, TargetSpec
 from aftershock.observability.audit import AuditLog
+from aftershock.observability.health import Readiness
 from aftershock.observability.metrics import FanOut, HealerMetrics, MeteredProbe
 from aftershock.ports import Clock, Event, EventSink, Probe
 from aftershock.probes.factory import build_probe, shared_client
 from aftershock.runtime.local import LocalTargetLeases
 from aftershock.runtime.stores import TargetClaim, TargetLeases
 from aftershock.runtime.wiring import build_drivers
+from aftershock.sampling import SampleGate
 from aftershock.settings import Settings
 
 __all__ = ["AUDIT_LOG", "PAUSE_POLL_SECONDS", "HealerHost", "HealingNotes", "Notebook"]
@@ -110,6 +112,10 @@ class HealerHost:
         """Per healer (by id): each target it stands back on, and why."""
         self._events: FanOut | None = None
         self._stack: AsyncExitStack | None = None
+        self.gate = SampleGate(
+            clock=self.clock, on_lag=metrics.observe_lag if metrics is not None else None
+        )
+        """Shared by every healer's samplers: an overloaded host samples in turn."""
 
     # ------------------------------------------------------------ configurations
     @classmethod
@@ -229,9 +235,12 @@ class HealerHost:
         """The healers running now, in the order they started."""
         return tuple(self._healers)
 
-    def ready(self) -> bool:
-        """Whether the host runs at least one healer and every one of them is running."""
-        return bool(self._healers) and all(h.running for h in self._healers)
+    def ready(self) -> Readiness:
+        """Ready: at least one healer, every one running, and the samples not overloaded."""
+        if not (self._healers and all(h.running for h in self._healers)):
+            return Readiness(ready=False, reason="not every healer is running")
+        overload = self.gate.overload()
+        return Readiness(ready=overload is None, reason=overload or "")
 
     async def start_drivers(
         self, targets: Mapping[str, TargetSpec], *, log_dir: Path, dry_run: bool = False
@@ -311,6 +320,7 @@ class HealerHost:
             store=self.store,
             escalate=_escalator(policy),
             stagger=True,
+            gate=self.gate,
         )
 
     def _open_stack(self) -> AsyncExitStack:
