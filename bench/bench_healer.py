@@ -1,7 +1,18 @@
 """Benchmark of the healer: how many HTTP endpoints one healer process watches at
 ``every: 1s`` on one core, and how fast it detects an endpoint going down.
 
-Run on demand: ``.venv/bin/python bench/bench_healer.py [--steps 100,250,500,1000]``.
+Run on demand: ``.venv/bin/python bench/bench_healer.py [--steps 1000,3000]``.
+
+First, **side by side with Prometheus blackbox_exporter** (Debian's
+``prometheus-blackbox-exporter``, ``nginx-light`` and ``wrk``; the bench
+installs nothing and says which packages are missing): one nginx on 127.0.0.1
+serves ``/ep/<i>``; blackbox_exporter (``GOMAXPROCS=1``, pinned to the healer's
+core) is driven through its ``/probe`` endpoint by wrk, each request one probe
+of one of the same N endpoints, and its CPU is read from ``/proc``; the healer
+(a fresh process, the same core) watches the same N endpoints at ``every: 1s``
+through ``build_probe`` (the fast engine for plain http). Both print probes per
+CPU-second, and the ratio (target: aftershock >= 1.5x blackbox). The healer's
+figure is also its *unloaded capacity*, the samples a second one core can serve.
 
 Two processes on 127.0.0.1:
 
@@ -38,6 +49,12 @@ at random moments over 8 s. Measured:
   samples on time and p99 overhead <= 100 ms.
 * **stop**: how long the graceful ``Healer.stop()`` takes afterwards (capped;
   the step's process is then dropped, so a slow stop does not stall the bench).
+* **overload** (every step, meant for 3,000 endpoints, more than one core
+  serves): samples served per second against ``min(N, unloaded capacity)``
+  (target: >= 90 %), the healer's samples share one ``SampleGate`` as in
+  ``aftershock heal``; its lag (``aftershock_probe_lag_seconds``) p50/p99, what
+  ``/readyz`` says, and whether ``/healthz`` of the step's own ``HealthServer``
+  answered while loaded (polled from the bench process every 0.5 s).
 """
 
 from __future__ import annotations
@@ -49,10 +66,14 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,8 +83,11 @@ from aftershock.clock import SystemClock
 from aftershock.drivers.standalone import http_call
 from aftershock.healer import Healer
 from aftershock.model.policy import HealingPolicy
+from aftershock.observability.health import HealthServer, Readiness
+from aftershock.observability.metrics import HealerMetrics
 from aftershock.ports import Event, Probe, ProbeResult
-from aftershock.probes.factory import build_probe
+from aftershock.probes.factory import HttpEngine, build_probe
+from aftershock.sampling import SampleGate
 
 EVERY = 1.0
 TIMEOUT = 0.5
@@ -75,6 +99,14 @@ WARMUP_CAP = 40.0  # measure anyway after this long, and say so
 STOP_CAP = 5.0  # how long Healer.stop() may take before the step's process is dropped
 TARGET_ENDPOINTS = 1000
 TARGET_OVERHEAD = 0.100
+TARGET_RATIO = 1.5
+TARGET_SERVED = 0.90
+RATE_SECONDS = 10.0  # how long each side of the side-by-side comparison is measured
+TOOLS = {
+    "nginx": "nginx-light",
+    "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
+    "wrk": "wrk",
+}
 
 
 # ---------------------------------------------------------------- endpoint server
@@ -256,6 +288,14 @@ class StepResult:
     hooks: int
     stop: float | None
     """Seconds ``Healer.stop()`` took; None: longer than the cap."""
+    served: float = 0.0
+    """Samples completed per second while measuring."""
+    lag_p50: float = float("nan")
+    lag_p99: float = float("nan")
+    readyz: str = ""
+    """What the step's /readyz said at the end of the measurement."""
+    healthz: str = ""
+    """How /healthz answered while loaded (filled in by the bench process)."""
 
 
 def _say(text: str) -> None:
@@ -316,7 +356,9 @@ async def _hooks(port: int) -> int:
         return int((await client.get(f"http://127.0.0.1:{port}/hooks")).text)
 
 
-async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> StepResult:
+async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
+    n: int, port: int, seed: int, *, act: bool, shared: bool, health_port: int = 0
+) -> StepResult:
     """Watch ``n`` endpoints; take K of them down on cue; measure (runs in its own process)."""
     import httpx
 
@@ -332,10 +374,20 @@ async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> 
         if shared
         else None
     )
+    engine = HttpEngine.HTTPX if shared else HttpEngine.AUTO
     for name, spec in the_policy.spec.watch.items():
-        adapter = build_probe(spec, client=client, clock=SystemClock())
+        adapter = build_probe(spec, client=client, clock=SystemClock(), engine=engine)
         probes[name] = Timed(adapter, recorded[name])
     sink = Sink()
+    metrics = HealerMetrics()
+    lags: list[float] = []
+
+    def on_lag(seconds: float) -> None:
+        lags.append(seconds)
+        metrics.observe_lag(seconds)
+
+    # As aftershock heal has it: one gate for the host's samplers, /healthz and /readyz.
+    gate = SampleGate(clock=SystemClock(), on_lag=on_lag)
     healer = Healer(
         the_policy,
         probes=probes,
@@ -343,7 +395,17 @@ async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> 
         clock=SystemClock(),
         events=sink,
         standalone={"http.call": http_call},
+        stagger=True,
+        gate=gate,
     )
+
+    def ready() -> Readiness:
+        reason = gate.overload()
+        return Readiness(ready=reason is None, reason=reason or "")
+
+    health = HealthServer(status=lambda: {"watches": n}, ready=ready, metrics=metrics.render)
+    if health_port:
+        await health.start("127.0.0.1", health_port)
     started = time.monotonic()
     healer.start()
     # warm-up: 99 % of the watches have answered twice (their clients are connected)
@@ -359,9 +421,14 @@ async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> 
     base = await _go(port, schedule)
     _say(f"{n}: warm-up {time.monotonic() - started:.1f}s, measuring")
     cpu_from, wall_from = time.process_time(), time.monotonic()
+    done_from = sum(len(s.calls) for s in recorded.values())
+    lags.clear()
     await asyncio.sleep(SPREAD + TAIL)
     until = time.monotonic()
     cpu = (time.process_time() - cpu_from) / (until - wall_from)
+    served = (sum(len(s.calls) for s in recorded.values()) - done_from) / (until - wall_from)
+    readiness = ready()
+    readyz = "ready" if readiness.ready else readiness.reason
     hooks = await _hooks(port)
     # Graceful stop, timed (capped: the caller throws this process away afterwards).
     stopping = time.monotonic()
@@ -370,6 +437,8 @@ async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> 
         await asyncio.wait_for(asyncio.shield(healer.stop()), STOP_CAP)
         stop = time.monotonic() - stopping
     _say(f"{n}: measured {until - wall_from:.1f}s; healer.stop() " + _secs(stop, STOP_CAP))
+    if health_port:
+        await health.close()
 
     down_at = {f"ep{i}": base + offset for i, offset in schedule.items()}
     counted = good = 0
@@ -400,6 +469,10 @@ async def run_step(n: int, port: int, seed: int, *, act: bool, shared: bool) -> 
         cpu=cpu,
         hooks=hooks,
         stop=stop,
+        served=served,
+        lag_p50=_pct(lags, 50),
+        lag_p99=_pct(lags, 99),
+        readyz=readyz,
     )
 
 
@@ -431,15 +504,56 @@ def _table(results: list[StepResult]) -> str:
     return "\n".join(lines)
 
 
+class HealthPoller:
+    """Asks a step's /healthz every 0.5 s from the bench process; counts answers."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/healthz"
+        self.answers: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while not self._stop.wait(0.5):
+            asked = time.monotonic()
+            try:
+                with opener.open(self.url, timeout=2) as answer:
+                    answer.read()
+                self.answers.append(time.monotonic() - asked)
+            except OSError:
+                self.failures += 1
+
+    def __enter__(self) -> HealthPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        # Failures before the step's server listens (start-up) count too.
+        if not self.answers:
+            return "no answer"
+        return (
+            f"{len(self.answers)}/{len(self.answers) + self.failures} answered, "
+            f"p99 {_ms(_pct(self.answers, 99))}"
+        )
+
+
 def _step_process(n: int, port: int, args: argparse.Namespace, cpu: int) -> StepResult:
     """Run one step in a fresh process pinned to ``cpu``; return its figures."""
+    health_port = _free_port()
     argv = [sys.executable, str(Path(__file__).resolve()), "step", "--n", str(n)]
-    argv += ["--port", str(port), "--seed", str(args.seed)]
+    argv += ["--port", str(port), "--seed", str(args.seed), "--health-port", str(health_port)]
     argv += ["--no-action"] * args.no_action + ["--shared-client"] * args.shared_client
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     os.sched_setaffinity(child.pid, {cpu})
     try:
-        out, _ = child.communicate(timeout=WARMUP_CAP + SPREAD + TAIL + STOP_CAP + 60)
+        with HealthPoller(health_port) as poller:
+            out, _ = child.communicate(timeout=WARMUP_CAP + SPREAD + TAIL + STOP_CAP + 60)
     finally:
         if child.poll() is None:
             child.kill()
@@ -447,15 +561,265 @@ def _step_process(n: int, port: int, args: argparse.Namespace, cpu: int) -> Step
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"step {n} printed no result (exit {child.returncode})")
-    return StepResult(**json.loads(lines[-1]))
+    result = StepResult(**json.loads(lines[-1]))
+    result.healthz = poller.summary()
+    return result
 
 
-def main() -> None:
+# ------------------------------------------------------ side by side with blackbox_exporter
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 16384; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location /ep/ {{ default_type text/plain; return 200 "ok"; }}
+  }}
+}}
+"""
+
+BLACKBOX_CONF = """modules:
+  http_2xx:
+    prober: http
+    timeout: 500ms
+    http:
+      preferred_ip_protocol: ip4
+"""
+
+WRK_SCRIPT = """local n, nginx, i = {n}, {port}, 0
+request = function()
+  i = (i + 1) % n
+  return wrk.format("GET", "/probe?module=http_2xx&target=" ..
+    "http%3A%2F%2F127.0.0.1%3A" .. nginx .. "%2Fep%2F" .. i)
+end
+"""
+
+
+@dataclass
+class Rates:
+    """Probes per CPU-second of both, side by side against the same nginx."""
+
+    n: int
+    blackbox_probes: int
+    blackbox_cpu: float
+    blackbox_success: bool
+    aftershock_probes: int
+    aftershock_cpu: float
+    aftershock_ok: float
+
+    @property
+    def blackbox(self) -> float:
+        return self.blackbox_probes / self.blackbox_cpu if self.blackbox_cpu else 0.0
+
+    @property
+    def aftershock(self) -> float:
+        return self.aftershock_probes / self.aftershock_cpu if self.aftershock_cpu else 0.0
+
+
+def missing_tools() -> list[str]:
+    """The Debian packages whose programs the side-by-side comparison needs and lacks."""
+    return sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_listening(port: int, what: str) -> None:
+    import socket
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port}")
+
+
+def _pinned(argv: list[str], cpu: int | None, **kwargs: Any) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    if cpu is not None:
+        os.sched_setaffinity(process.pid, {cpu})
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def side_by_side(n: int, healer_cpu: int, server_cpu: int | None) -> Rates:
+    """nginx serving N endpoints; blackbox_exporter via wrk, then the healer, on the same core."""
+    with tempfile.TemporaryDirectory(prefix="aftershock-bench-") as tmp:
+        nginx_port, blackbox_port = _free_port(), _free_port()
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=tmp, port=nginx_port))
+        nginx = _pinned(["nginx", "-c", str(conf), "-p", tmp], server_cpu)
+        try:
+            _wait_listening(nginx_port, "nginx")
+            (Path(tmp) / "blackbox.yml").write_text(BLACKBOX_CONF)
+            blackbox = _pinned(
+                [
+                    "prometheus-blackbox-exporter",
+                    f"--config.file={tmp}/blackbox.yml",
+                    f"--web.listen-address=127.0.0.1:{blackbox_port}",
+                ],
+                healer_cpu,
+                env={**os.environ, "GOMAXPROCS": "1"},
+            )
+            try:
+                _wait_listening(blackbox_port, "blackbox_exporter")
+                probes, cpu, success = _drive_blackbox(
+                    tmp,
+                    n,
+                    nginx_port=nginx_port,
+                    port=blackbox_port,
+                    pid=blackbox.pid,
+                    cpu=server_cpu,
+                )
+            finally:
+                _stop(blackbox)
+            _say(f"blackbox_exporter: {probes} probes in {cpu:.2f} CPU-s")
+            ours = _rate_process(n, nginx_port, healer_cpu)
+            _say(f"aftershock: {ours['probes']} probes in {ours['cpu']:.2f} CPU-s")
+        finally:
+            _stop(nginx)
+    return Rates(n, probes, cpu, success, ours["probes"], ours["cpu"], ours["ok"])
+
+
+def _drive_blackbox(
+    tmp: str, n: int, *, nginx_port: int, port: int, pid: int, cpu: int | None
+) -> tuple[int, float, bool]:
+    """(probes, CPU-seconds of blackbox_exporter, a probe succeeded) under wrk's load."""
+    target = f"http%3A%2F%2F127.0.0.1%3A{nginx_port}%2Fep%2F0"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{port}/probe?module=http_2xx&target={target}") as answer:
+        success = b"probe_success 1" in answer.read()
+    script = Path(tmp) / "probe.lua"
+    script.write_text(WRK_SCRIPT.format(n=n, port=nginx_port))
+    argv = ["wrk", "-t1", "-c64", f"-d{RATE_SECONDS:g}s", "-s", str(script)]
+    argv.append(f"http://127.0.0.1:{port}")
+    cpu_from = _cpu_seconds(pid)
+    wrk = subprocess.run(
+        ["taskset", "-c", str(cpu if cpu is not None else 0), *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    spent = _cpu_seconds(pid) - cpu_from
+    done = next(int(line.split()[0]) for line in wrk.stdout.splitlines() if "requests in" in line)
+    return done, spent, success
+
+
+def _rate_process(n: int, port: int, cpu: int) -> dict[str, Any]:
+    argv = [sys.executable, str(Path(__file__).resolve()), "rate", "--n", str(n)]
+    argv += ["--port", str(port)]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    os.sched_setaffinity(child.pid, {cpu})
+    out, _ = child.communicate(timeout=WARMUP_CAP + RATE_SECONDS + 60)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"the rate step printed no result (exit {child.returncode})")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+async def run_rate(n: int, port: int) -> dict[str, Any]:
+    """The healer watching ``n`` nginx endpoints at 1 s, as aftershock heal builds it."""
+    recorded = {f"ep{i}": Samples() for i in range(n)}
+    the_policy = policy(n, port, act=False)
+    probes: dict[str, Probe] = {
+        name: Timed(build_probe(spec, clock=SystemClock()), recorded[name])
+        for name, spec in the_policy.spec.watch.items()
+    }
+    healer = Healer(
+        the_policy,
+        probes=probes,
+        actions={},
+        clock=SystemClock(),
+        events=Sink(),
+        stagger=True,
+        gate=SampleGate(clock=SystemClock()),
+    )
+    healer.start()
+    started = time.monotonic()
+    while time.monotonic() - started < WARMUP_CAP:
+        if sum(s.oks >= 2 for s in recorded.values()) >= 0.99 * n:
+            break
+        await asyncio.sleep(0.1)
+    before = sum(len(s.calls) for s in recorded.values())
+    oks_before = sum(s.oks for s in recorded.values())
+    cpu_from = time.process_time()
+    await asyncio.sleep(RATE_SECONDS)
+    cpu = time.process_time() - cpu_from
+    done = sum(len(s.calls) for s in recorded.values()) - before
+    oks = sum(s.oks for s in recorded.values()) - oks_before
+    return {"probes": done, "cpu": cpu, "ok": oks / done if done else 0.0}
+
+
+def _print_rates(rates: Rates) -> None:
+    ratio = rates.aftershock / rates.blackbox if rates.blackbox else float("nan")
+    print(
+        f"side by side, {rates.n} endpoints on one nginx, one core each: "
+        f"blackbox_exporter {rates.blackbox:,.0f} probes/CPU-s "
+        f"({rates.blackbox_probes} probes via wrk, {rates.blackbox_cpu:.2f} CPU-s, "
+        f"probe_success {'1' if rates.blackbox_success else '0'}); "
+        f"aftershock {rates.aftershock:,.0f} probes/CPU-s "
+        f"({rates.aftershock_probes} samples at every 1s, {rates.aftershock_cpu:.2f} CPU-s, "
+        f"{rates.aftershock_ok:.1%} ok); ratio {ratio:.2f}x -> "
+        f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'} (target >= {TARGET_RATIO:g}x)",
+        flush=True,
+    )
+
+
+def _print_overload(results: list[StepResult], rates: Rates | None) -> None:
+    capacity = rates.aftershock if rates is not None else None
+    for r in results:
+        line = (
+            f"{r.n} endpoints: served {r.served:,.0f} samples/s, cpu {r.cpu:.0%}, "
+            f"lag p50 {_ms(r.lag_p50)} p99 {_ms(r.lag_p99)}, /readyz: {r.readyz}; "
+            f"/healthz: {r.healthz}"
+        )
+        if capacity:
+            want = min(r.n / EVERY, capacity)
+            share = r.served / want
+            verdict = "MET" if share >= TARGET_SERVED else "NOT MET"
+            line += (
+                f"; served {share:.0%} of min(demand {r.n / EVERY:,.0f}/s, unloaded capacity "
+                f"{capacity:,.0f}/s) -> {verdict} (target >= {TARGET_SERVED:.0%})"
+            )
+        print(line)
+
+
+def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve", "step"])
+    parser.add_argument(
+        "mode", nargs="?", default="bench", choices=["bench", "serve", "step", "rate"]
+    )
     parser.add_argument("--port", type=int, default=0, help="serve, step: the server's port")
     parser.add_argument("--n", type=int, default=0, help="step: how many endpoints")
-    parser.add_argument("--steps", default="100,250,500,1000", help="endpoint counts")
+    parser.add_argument("--steps", default="1000,3000", help="endpoint counts")
+    parser.add_argument(
+        "--rate-endpoints", type=int, default=1000, help="endpoints of the side-by-side run"
+    )
+    parser.add_argument("--health-port", type=int, default=0, help="step: /healthz port")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument(
         "--no-action", action="store_true", help="playbooks never fire (watching only)"
@@ -469,10 +833,18 @@ def main() -> None:
     if args.mode == "serve":
         serve(args.port)
         return
+    if args.mode == "rate":
+        print(json.dumps(asyncio.run(run_rate(args.n, args.port))), flush=True)
+        os._exit(0)
     if args.mode == "step":
         result = asyncio.run(
             run_step(
-                args.n, args.port, args.seed, act=not args.no_action, shared=args.shared_client
+                args.n,
+                args.port,
+                args.seed,
+                act=not args.no_action,
+                shared=args.shared_client,
+                health_port=args.health_port,
             )
         )
         print(json.dumps(asdict(result)), flush=True)
@@ -491,6 +863,17 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         flush=True,
     )
+    missing = missing_tools()
+    rates: Rates | None = None
+    if missing:
+        print(
+            "side by side with blackbox_exporter: skipped, missing programs; install them with "
+            f"`apt-get install -y {' '.join(missing)}`",
+            flush=True,
+        )
+    else:
+        rates = side_by_side(args.rate_endpoints, healer_cpu, server_cpu)
+        _print_rates(rates)
     results = []
     for n in steps:
         port = _free_port()
@@ -512,6 +895,9 @@ def main() -> None:
         "(ideal: -1000..0 ms); cpu = the healer's share of its core while measuring; "
         f"stop = Healer.stop() (capped at {STOP_CAP:g}s)"
     )
+    _print_overload(results, rates)
+    if rates is not None:
+        _print_rates(rates)  # again, next to the verdicts
     capable = [r.n for r in results if r.on_time >= 0.99]
     print(
         "largest step with >= 99 % of samples on time: "
