@@ -45,6 +45,11 @@ if [ "$(id -u)" = 0 ] && [ -z "${KUBECONFIG:-}" ]; then
     echo "warning: could not start the local Kubernetes control plane" >&2
   fi
 fi
+# And its node (kube-scheduler and a kubelet on the private dockerd; built once, a few
+# minutes, then cached), where the operator e2e tests run the image scripts/image.sh builds.
+if [ "$(id -u)" = 0 ] && [ -n "${KUBECONFIG:-}" ]; then
+  bash scripts/kube.sh node >/dev/null || echo "warning: could not start the Kubernetes node" >&2
+fi
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench

@@ -17,6 +17,16 @@ status subresource, so ReplicaSets count Ready replicas and rollouts progress;
 Fixtures: ``kubeconfig`` and ``kube_api`` (session), ``namespace`` (a fresh
 namespace, deleted after the test) and ``kube`` (helpers on that namespace:
 Deployments, Nodes — deleted after the test —, waiting).
+
+A real node, for tests that run pods for real: ``kube_node`` (session) is the
+name of a Ready node started by ``scripts/kube.sh node`` (kube-scheduler and a
+kubelet with dockershim on the Docker daemon of ``docker_host``; hostNetwork pods
+only), and ``aftershock_image`` the aftershock image built on that daemon by
+``scripts/image.sh``. The node is tainted ``aftershock.dev/node=e2e:NoSchedule``:
+only pods that tolerate it run there, every other pod stays Pending for the fake
+kubelet. Both are started, or built, before the per-test timeout like the
+control plane; without them the test skips, and fails under
+``AFTERSHOCK_REQUIRE_KUBE=1``.
 """
 
 from __future__ import annotations
@@ -38,12 +48,16 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["FakeKubelet", "Kube", "eventually", "mark_ready"]
+__all__ = ["NODE_LABEL", "NODE_TAINT", "FakeKubelet", "Kube", "eventually", "mark_ready"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(os.environ.get("AFTERSHOCK_KUBE_SCRIPT") or ROOT / "scripts" / "kube.sh")
+IMAGE_SCRIPT = ROOT / "scripts" / "image.sh"
 START_TIMEOUT = 1200
 """Seconds the first build and start may take (measured: about 4 minutes on 2 cores)."""
+NODE_LABEL = ("aftershock.dev/node", "e2e")
+"""The label (and the NoSchedule taint) of the node ``scripts/kube.sh node`` starts."""
+NODE_TAINT = {"key": "aftershock.dev/node", "value": "e2e", "effect": "NoSchedule"}
 _STATE: dict[str, tuple[str | None, str]] = {}
 
 
@@ -123,16 +137,105 @@ def _resolve() -> tuple[str | None, str]:
     return _STATE["result"]
 
 
+def _script_line(argv: list[str], key: str, env: Mapping[str, str]) -> tuple[str | None, str]:
+    """Run a start or build script; return (the value of its ``key=`` line or None, why not)."""
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+            env={**os.environ, **env},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"{' '.join(argv)}: {exc}"
+    for line in done.stdout.splitlines():
+        if done.returncode == 0 and line.startswith(f"{key}="):
+            return line.partition("=")[2].strip(), ""
+    tail = " | ".join(done.stderr.strip().splitlines()[-5:])
+    return None, f"{' '.join(argv[1:])} exited {done.returncode}: {tail}"
+
+
+def _ready_node(kubeconfig: str) -> str | None:
+    """The name of a Ready node carrying the test node's label, if one answers now."""
+    api = _api(kubeconfig)
+    try:
+        key, value = NODE_LABEL
+        nodes = _json(
+            client.CoreV1Api(api).list_node(
+                label_selector=f"{key}={value}", _preload_content=False, _request_timeout=10
+            )
+        )
+    except Exception:  # noqa: BLE001 - no answer means no node
+        return None
+    finally:
+        _close(api)
+    for node in nodes.get("items") or []:
+        conditions = (node.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            return str(node["metadata"]["name"])
+    return None
+
+
+def _resolve_node(docker_host: str | None) -> tuple[str | None, str]:
+    """The test node's name, started when needed, or why there is none; computed once."""
+    key = f"node {docker_host}"
+    if key in _STATE:
+        return _STATE[key]
+    kubeconfig, why = _resolve()
+    result: tuple[str | None, str]
+    if kubeconfig is None:
+        result = (None, f"no API server: {why}")
+    elif os.geteuid() != 0:
+        name = _ready_node(kubeconfig)
+        result = (name, "") if name else (None, "not root, so no kubelet can be started")
+    else:
+        env = {"KUBECONFIG": kubeconfig, **({"DOCKER_HOST": docker_host} if docker_host else {})}
+        name, why = _script_line(["bash", str(SCRIPT), "node"], "NODE", env)
+        if name is not None and _ready_node(kubeconfig) is None:
+            name, why = None, f"scripts/kube.sh node printed NODE={name}, but it is not Ready"
+        result = (name, why)
+    _STATE[key] = result
+    return result
+
+
+def _resolve_image(docker_host: str | None) -> tuple[str | None, str]:
+    """The tag of the aftershock image built by scripts/image.sh, or why not; computed once."""
+    key = f"image {docker_host}"
+    if key not in _STATE:
+        env = {"DOCKER_HOST": docker_host} if docker_host else {}
+        _STATE[key] = _script_line(["bash", str(IMAGE_SCRIPT)], "IMAGE", env)
+    return _STATE[key]
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Start the control plane before pytest-timeout arms the per-test timer.
+    """Start the control plane (and the node, and build the image) before pytest-timeout arms
+    the per-test timer.
 
-    The first build takes minutes; it belongs to the session, not to whichever
-    test happens to need the server first.
+    The first builds take minutes; they belong to the session, not to whichever
+    test happens to need them first.
     """
-    if "kubeconfig" in getattr(item, "fixturenames", ()):
+    names = getattr(item, "fixturenames", ())
+    if "kubeconfig" in names:
         _resolve()
+    if "kube_node" in names or "aftershock_image" in names:
+        docker_host = _docker_url()
+        if "kube_node" in names:
+            _resolve_node(docker_host)
+        if "aftershock_image" in names:
+            _resolve_image(docker_host)
     return (yield)
+
+
+def _docker_url() -> str | None:
+    """``$DOCKER_HOST``, else the private dockerd's URL: what ``docker_host`` will pick when
+    it answers (both scripts start that dockerd when it does not run)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    url, _ = _script_line(["bash", str(ROOT / "scripts" / "dockerd.sh"), "env"], "DOCKER_HOST", {})
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +248,33 @@ def kubeconfig() -> str:
             pytest.fail(f"{message} (AFTERSHOCK_REQUIRE_KUBE=1)", pytrace=False)
         pytest.skip(message)
     return path
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("AFTERSHOCK_REQUIRE_KUBE") == "1":
+        pytest.fail(f"{message} (AFTERSHOCK_REQUIRE_KUBE=1)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def kube_node(kubeconfig: str, docker_host: str) -> str:
+    """The name of a Ready node whose kubelet runs pods on ``docker_host`` (skip, or fail
+    in CI, without one). Pods need hostNetwork and a toleration of ``NODE_TAINT``."""
+    name, reason = _resolve_node(docker_host)
+    if name is None:
+        _unavailable(f"no Kubernetes node: {reason}")
+    assert name is not None
+    return name
+
+
+@pytest.fixture(scope="session")
+def aftershock_image(docker_host: str) -> str:
+    """The aftershock image (deploy/Dockerfile), built on ``docker_host`` by scripts/image.sh."""
+    tag, reason = _resolve_image(docker_host)
+    if tag is None:
+        _unavailable(f"the aftershock image could not be built: {reason}")
+    assert tag is not None
+    return tag
 
 
 @pytest.fixture(scope="session")
