@@ -8,6 +8,7 @@ runs or is stopped (zombies are dead and left out).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -90,6 +91,17 @@ class ProcessWorld(World):
 
     async def snapshot(self) -> Snapshot:
         return processes(self.argv)
+
+    async def quiet(self) -> None:
+        """Until two reads a moment apart agree: a process just forked by the supervisor
+        shows its parent's argv until it execs, so one read may not see it yet."""
+        last = await self.snapshot()
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            now = await self.snapshot()
+            if now == last:
+                return
+            last = now
 
     def shape(self, snapshot: Snapshot) -> Snapshot:
         return [p["state"] for p in snapshot]
