@@ -1,7 +1,12 @@
 """Benchmark of the operator: 500 scheduled ``Experiment`` resources on the real API server.
 
 Run on demand (the test control plane must be up, see ../shared/kube/build-and-start.sh):
-``.venv/bin/python bench/bench_operator.py [--count 500] [--kubeconfig PATH]``.
+``.venv/bin/python bench/bench_operator.py [--count 500] [--kubeconfig PATH] [--pod]``.
+
+With ``--pod`` the operator runs as the pods of ``tests/e2e/operator/overlay`` on the
+test node (``scripts/kube.sh node``; image from ``scripts/image.sh``; the private
+dockerd in ``$DOCKER_HOST``), and the RSS is the leader container's main process,
+read through the dockerd that runs it. Targets: RSS <= 150 MB, all scheduled <= 15 s.
 
 1. installs ``deploy/`` (``kubectl apply -k``; kubectl from PATH or
    ``~/.cache/aftershock-kube/bin``) and removes Experiments left by a previous run;
@@ -34,6 +39,8 @@ import kubernetes
 ROOT = Path(__file__).resolve().parents[1]
 KUBE_HOME = Path(os.environ.get("AFTERSHOCK_KUBE_HOME") or Path.home() / ".cache/aftershock-kube")
 NAMESPACE = "aftershock-system"
+OVERLAY = ROOT / "tests" / "e2e" / "operator" / "overlay"
+POD_DEPLOYMENTS = ("aftershock-operator", "aftershock-operator-b")
 GROUP, VERSION, PLURAL = "aftershock.dev", "v1alpha1", "experiments"
 
 
@@ -93,15 +100,106 @@ def clean(custom: Any) -> None:
         list(pool.map(drop, [item["metadata"]["name"] for item in items]))
 
 
-def wait_for_lease(leases: Any, operator: subprocess.Popen[bytes]) -> bool:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and operator.poll() is None:
+class ProcessOperator:
+    """``aftershock operator`` as a subprocess of the bench."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="aftershock-bench-operator-"))
+        env = {**os.environ, "AFTERSHOCK_HOME": str(self.home), "KUBECONFIG": kubeconfig}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aftershock",
+                "operator",
+                "--namespace",
+                NAMESPACE,
+                "--listen",
+                "127.0.0.1:0",
+                "--identity",
+                "bench",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def leader_pid(self, leases: Any) -> int | None:
         with contextlib.suppress(kubernetes.client.ApiException):
             lease = leases.read_namespaced_lease("aftershock-operator", NAMESPACE)
             if lease.spec.holder_identity == "bench":
-                return True
-        time.sleep(0.2)
-    return False
+                return self.process.pid
+        return None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class PodOperator:
+    """The operator as the overlay's pods; the leader container's process is measured."""
+
+    def __init__(self, kubectl: str, kubeconfig: str) -> None:
+        import docker  # only the pod mode reads the node's dockerd
+
+        self.kubectl, self.kubeconfig = kubectl, kubeconfig
+        self.docker = docker.from_env()
+        self._kubectl("apply", "-k", str(OVERLAY))
+
+    def _kubectl(self, *args: str) -> None:
+        subprocess.run(
+            [self.kubectl, "--kubeconfig", self.kubeconfig, *args], check=True, capture_output=True
+        )
+
+    def leader_pid(self, leases: Any) -> int | None:
+        try:
+            holder = leases.read_namespaced_lease("aftershock-operator", NAMESPACE)
+        except kubernetes.client.ApiException:
+            return None
+        pod = holder.spec.holder_identity
+        found = self.docker.containers.list(
+            filters={
+                "label": [f"io.kubernetes.pod.name={pod}", "io.kubernetes.container.name=operator"]
+            }
+        )
+        if not found:
+            return None
+        pid = int(found[0].attrs["State"]["Pid"])
+        return pid or None
+
+    def alive(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        self._kubectl(
+            "-n",
+            NAMESPACE,
+            "delete",
+            "deployment",
+            *POD_DEPLOYMENTS,
+            "--ignore-not-found",
+            "--wait=true",
+        )
+        self._kubectl("apply", "-k", str(ROOT / "deploy"))
+
+
+def wait_for_leader(
+    leases: Any, operator: ProcessOperator | PodOperator, limit: float
+) -> int | None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and operator.alive():
+        pid = operator.leader_pid(leases)
+        if pid is not None:
+            return pid
+        time.sleep(0.5)
+    return None
 
 
 def count_scheduled(custom: Any) -> int:
@@ -120,6 +218,7 @@ def count_scheduled(custom: Any) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--pod", action="store_true", help="run the operator as pods")
     parser.add_argument(
         "--kubeconfig", default=os.environ.get("KUBECONFIG") or str(KUBE_HOME / "run/kubeconfig")
     )
@@ -137,31 +236,16 @@ def main() -> int:
     with contextlib.suppress(kubernetes.client.ApiException):
         leases.delete_namespaced_lease("aftershock-operator", NAMESPACE)
 
-    home = Path(tempfile.mkdtemp(prefix="aftershock-bench-operator-"))
-    env = {**os.environ, "AFTERSHOCK_HOME": str(home), "KUBECONFIG": args.kubeconfig}
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aftershock",
-            "operator",
-            "--namespace",
-            NAMESPACE,
-            "--listen",
-            "127.0.0.1:0",
-            "--identity",
-            "bench",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    operator: ProcessOperator | PodOperator = (
+        PodOperator(kubectl, args.kubeconfig) if args.pod else ProcessOperator(args.kubeconfig)
     )
     try:
-        if not wait_for_lease(leases, operator):
+        pid = wait_for_leader(leases, operator, 300 if args.pod else 60)
+        if pid is None:
             print("the operator did not take the lease", file=sys.stderr)
             return 1
         time.sleep(2)  # let kopf start its watch
-        rss_idle = proc_kib(operator.pid, "VmRSS")
+        rss_idle = proc_kib(pid, "VmRSS")
 
         t0 = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
@@ -178,13 +262,14 @@ def main() -> int:
             done = count_scheduled(custom)
             if done >= args.count:
                 break
-            if time.monotonic() - t0 > 600 or operator.poll() is not None:
+            if time.monotonic() - t0 > 600 or not operator.alive():
                 print(f"only {done}/{args.count} scheduled", file=sys.stderr)
                 return 1
             time.sleep(0.5)
         elapsed = time.monotonic() - t0
-        rss_end = proc_kib(operator.pid, "VmRSS")
-        rss_peak = proc_kib(operator.pid, "VmHWM")
+        rss_end = proc_kib(pid, "VmRSS")
+        rss_peak = proc_kib(pid, "VmHWM")
+        print(f"operator as:             {'a pod on the test node' if args.pod else 'a process'}")
         print(f"experiments:             {args.count}")
         print(f"created in:              {created:.1f} s")
         print(
@@ -197,15 +282,11 @@ def main() -> int:
             f"(+{(rss_end - rss_idle) / args.count:.1f} KiB per experiment)"
         )
         print(f"operator RSS peak:       {rss_peak / 1024:.1f} MiB")
+        print("targets (as a pod):      RSS <= 150 MB, all scheduled <= 15 s")
     finally:
         clean(custom)
         time.sleep(2)
-        operator.terminate()
-        try:
-            operator.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-        shutil.rmtree(home, ignore_errors=True)
+        operator.stop()
     return 0
 
 
