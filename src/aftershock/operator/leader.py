@@ -51,6 +51,8 @@ class LeaseElector:
         self.identity = identity
         self.lease_duration = lease_duration
         self.renew_every = renew_every
+        self.retry_every = min(renew_every, 1.0)
+        """How often a follower reads the lease (client-go's retryPeriod)."""
         self.renew_deadline = renew_deadline
         self._monotonic = monotonic
         self.leading = asyncio.Event()
@@ -67,12 +69,15 @@ class LeaseElector:
 
     # ------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event) -> None:
-        """Try, renew, repeat every ``renew_every`` until ``stop``; then release."""
+        """Renew every ``renew_every`` while leading; while following, try every
+        ``retry_every`` (at most ``renew_every``), so a dead leader's lease is seen
+        expiring soon after it does; until ``stop``; then release."""
         try:
             while not stop.is_set():
                 await self.attempt()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.renew_every)
+                    period = self.renew_every if self.leading.is_set() else self.retry_every
+                    await asyncio.wait_for(stop.wait(), timeout=period)
         finally:
             if self.leading.is_set():
                 self._step_down("stopping")
