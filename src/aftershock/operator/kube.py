@@ -291,20 +291,25 @@ class KubeAccess:
         name: str,
         change: Callable[[dict[str, Any]], dict[str, Any] | None],
         *,
+        known: Mapping[str, Any] | None = None,
         retries: int = 10,
     ) -> dict[str, Any] | None:
         """Compare-and-set ``.status`` (blocking): read, ``change`` a copy, replace with the
         ``resourceVersion`` read; on a conflict read again and ``change`` again.
 
-        ``change`` returns the new status, or ``None`` to write nothing. Returns what
-        was written; ``None`` when ``change`` declined or the object does not exist.
-        ``KubeConflict`` after ``retries`` conflicts in a row.
+        ``known`` is a copy of the object the caller kept from its last write: the
+        first try starts from it instead of a read. ``change`` returns the new status,
+        or ``None`` to write nothing. Returns the object as written; ``None`` when
+        ``change`` declined or the object does not exist. ``KubeConflict`` after
+        ``retries`` conflicts in a row.
         """
+        current = known
         for _ in range(retries):
-            try:
-                current = self.get_object(plural, namespace, name)
-            except KubeNotFound:
-                return None
+            if current is None:
+                try:
+                    current = self.get_object(plural, namespace, name)
+                except KubeNotFound:
+                    return None
             status = change(dict(current.get("status") or {}))
             if status is None:
                 return None
@@ -320,12 +325,11 @@ class KubeAccess:
                 "status": status,
             }
             try:
-                self.replace_status(plural, namespace, name, body)
+                return self.replace_status(plural, namespace, name, body)
             except KubeConflict:
-                continue
+                current = None
             except KubeNotFound:
                 return None
-            return status
         msg = f"{plural}/{namespace}/{name}: status still conflicting after {retries} tries"
         raise KubeConflict(msg)
 

@@ -40,7 +40,7 @@ from aftershock.errors import DriverUnavailable, JournalError
 from aftershock.journal.faults import fault_key
 from aftershock.journal.ledger_records import LedgerAction
 from aftershock.model.results import RunResult, RunStatus
-from aftershock.operator.kube import KubeAccess, KubeConflict, KubeNotFound
+from aftershock.operator.kube import KubeAccess, KubeConflict
 from aftershock.ports import Handle
 from aftershock.slo.budget import remaining as remaining_budget
 
@@ -55,7 +55,6 @@ __all__ = [
 
 RUNS: Final = "experimentruns"
 EXPERIMENT_LABEL: Final = "aftershock.dev/experiment"
-_RETRIES: Final = 8
 RETENTION: Final = timedelta(days=90)
 """How long ended runs are kept: longer than any SLO window the ledger sums."""
 
@@ -104,43 +103,30 @@ class RunObjects:
         self.update(run_id, lambda status: status.update(phase="Running", faults=[], resources=[]))
 
     def update(self, run_id: str, change: Mutation) -> dict[str, Any]:
-        """Apply ``change`` to the run's status and write it, conditional on the version read.
+        """Apply ``change`` to the run's status and write it, conditional on the version read
+        (``KubeAccess.update_status``, starting from the copy kept from the last write).
 
-        On a conflict the object is read again and ``change`` applied to the
-        fresh copy; ``JournalError`` when it cannot be written at all.
+        ``JournalError`` when it cannot be written at all.
         """
         name = run_object_name(run_id)
-        for _ in range(_RETRIES):
-            with self._lock:
-                current = self._known.get(run_id)
-            try:
-                if current is None:
-                    current = self.kube.get_object(RUNS, self.namespace, name)
-                body = {
-                    "apiVersion": current["apiVersion"],
-                    "kind": current["kind"],
-                    "metadata": {
-                        "name": name,
-                        "namespace": self.namespace,
-                        "resourceVersion": current["metadata"]["resourceVersion"],
-                    },
-                    "spec": current.get("spec") or {},
-                    "status": dict(current.get("status") or {}),
-                }
-                change(body["status"])
-                written = self.kube.replace_status(RUNS, self.namespace, name, body)
-            except KubeConflict:
-                with self._lock:
-                    self._known.pop(run_id, None)
-                continue
-            except (KubeNotFound, DriverUnavailable, KeyError, TypeError) as exc:
-                msg = f"ExperimentRun {self.namespace}/{name}: cannot record: {exc}"
-                raise JournalError(msg) from exc
-            with self._lock:
-                self._known[run_id] = written
-            return written
-        msg = f"ExperimentRun {self.namespace}/{name}: still conflicting after {_RETRIES} tries"
-        raise JournalError(msg)
+        with self._lock:
+            known = self._known.get(run_id)
+
+        def on_status(status: dict[str, Any]) -> dict[str, Any]:
+            change(status)
+            return status
+
+        try:
+            written = self.kube.update_status(RUNS, self.namespace, name, on_status, known=known)
+        except (KubeConflict, DriverUnavailable, KeyError, TypeError) as exc:
+            msg = f"ExperimentRun {self.namespace}/{name}: cannot record: {exc}"
+            raise JournalError(msg) from exc
+        if written is None:
+            msg = f"ExperimentRun {self.namespace}/{name}: cannot record: it does not exist"
+            raise JournalError(msg)
+        with self._lock:
+            self._known[run_id] = written
+        return written
 
     def forget(self, run_id: str) -> None:
         """Drop the cached copy of a finished run."""

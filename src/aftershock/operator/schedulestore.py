@@ -54,10 +54,6 @@ def _time(text: Any) -> datetime | None:
         return None
 
 
-class _Refused(Exception):
-    """The change declined to write (its precondition does not hold)."""
-
-
 class KubeScheduleStore:
     """``ScheduleStorage`` in Experiment status (blocking calls, like the SQLite store)."""
 
@@ -94,7 +90,7 @@ class KubeScheduleStore:
         except (DriverUnavailable, KubeConflict) as exc:
             msg = f"schedule of {key}: cannot write it: {exc}"
             raise JournalError(msg) from exc
-        return None if written is None else written["schedule"]
+        return None if written is None else written["status"]["schedule"]
 
     @staticmethod
     def _row(key: str, record: Schedule | None) -> JobRow | None:
@@ -145,11 +141,14 @@ class KubeScheduleStore:
     ) -> JobRow:
         """Create the record, or keep one of the same cron and time zone; return it."""
         del now
+        kept: list[JobRow] = []
 
         def change(stored: Schedule | None) -> Schedule | None:
             same = stored and stored.get("cron") == cron and stored.get("timezone") == timezone
-            if same and self._row(key, stored) is not None:
-                raise _Refused
+            row = self._row(key, stored) if same else None
+            if row is not None:
+                kept.append(row)
+                return None
             fresh = dict(stored or {})
             fresh.update(
                 key=key,
@@ -160,17 +159,14 @@ class KubeScheduleStore:
             )
             return fresh
 
-        try:
-            written = self._update(key, change)
-        except _Refused:
-            written = None
-        row = self.job(key)
-        if row is not None:
-            return row
-        if written is None:  # no Experiment: nothing to keep, the job lives in memory only
-            return JobRow(key=key, cron=cron, timezone=timezone, anchor=anchor, next_fire=next_fire)
-        msg = f"schedule of {key}: written but not readable"
-        raise JournalError(msg)
+        written = self._update(key, change)
+        if kept:  # the stored record, as read in the same compare-and-set
+            return kept[-1]
+        # what was written; with no Experiment nothing is kept (the job lives in memory only)
+        row = self._row(key, written)
+        return row or JobRow(
+            key=key, cron=cron, timezone=timezone, anchor=anchor, next_fire=next_fire
+        )
 
     def delete_job(self, key: str) -> None:
         """Remove the anchor (the fire history stays)."""

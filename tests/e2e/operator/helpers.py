@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,3 +64,13 @@ def run_kubectl(kubectl: str, kubeconfig: Path, *args: str) -> subprocess.Comple
     )
     assert result.returncode == 0, f"kubectl {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def operator_argv(identity: str, kubeconfig: Path, lease_duration: float, port: int) -> list[str]:
+    """``aftershock operator`` as a replica of the e2e tests runs it, in a process."""
+    return [
+        sys.executable,
+        *("-m", "aftershock", "operator", "--namespace", NAMESPACE),
+        *("--identity", identity, "--listen", f"127.0.0.1:{port}"),
+        *("--kubeconfig", str(kubeconfig), "--lease-duration", str(lease_duration)),
+    ]

@@ -33,7 +33,7 @@ from aftershock.operator.runrecords import RUNS
 from aftershock.operator.stores import operator_stores
 from aftershock.operator.targetleases import CLAIMS
 from aftershock.settings import Settings
-from tests.e2e.operator.helpers import GROUP, NAMESPACE, ROOT, VERSION, wait_for
+from tests.e2e.operator.helpers import GROUP, NAMESPACE, ROOT, VERSION, operator_argv, wait_for
 from tests.support.docker import ContainerFactory, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -164,22 +164,7 @@ def test_the_standby_reverts_a_dead_leaders_faults_within_the_lease(
     logs = [(tmp_path / f"{identity}.log").open("wb") for identity in ("op-a", "op-b")]
     for identity, log in zip(("op-a", "op-b"), logs, strict=True):
         operators[identity] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aftershock",
-                "operator",
-                "--namespace",
-                NAMESPACE,
-                "--identity",
-                identity,
-                "--listen",
-                f"127.0.0.1:{free_port()}",
-                "--kubeconfig",
-                str(sa_kubeconfig),
-                "--lease-duration",
-                str(lease_duration),
-            ],
+            operator_argv(identity, sa_kubeconfig, lease_duration, free_port()),
             env=env_for(tmp_path / identity, docker_host, sa_kubeconfig),
             stdout=subprocess.DEVNULL,
             stderr=log,

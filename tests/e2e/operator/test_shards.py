@@ -13,7 +13,6 @@ import http.server
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from tests.e2e.operator.helpers import GROUP, NAMESPACE, VERSION, wait_for
+from tests.e2e.operator.helpers import GROUP, NAMESPACE, VERSION, operator_argv, wait_for
 from tests.support.docker import free_port
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
@@ -127,22 +126,7 @@ def test_policies_are_spread_and_a_dead_replicas_share_moves(
             log = (tmp_path / f"{identity}.log").open("wb")
             logs.append(log)
             processes[identity] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "aftershock",
-                    "operator",
-                    "--namespace",
-                    NAMESPACE,
-                    "--identity",
-                    identity,
-                    "--listen",
-                    f"127.0.0.1:{free_port()}",
-                    "--kubeconfig",
-                    str(sa_kubeconfig),
-                    "--lease-duration",
-                    str(LEASE),
-                ],
+                operator_argv(identity, sa_kubeconfig, LEASE, free_port()),
                 env={**os.environ, "AFTERSHOCK_HOME": str(tmp_path / identity)},
                 stdout=subprocess.DEVNULL,
                 stderr=log,
