@@ -8,25 +8,32 @@ done before the per-test timeout starts, see ``pytest_runtest_protocol``).
 Without a server the test is skipped with the reason, unless
 ``AFTERSHOCK_REQUIRE_KUBE=1`` (CI), where it fails: CI never passes by skipping.
 
-There is no scheduler and no kubelet: controllers create pods, which stay
-Pending. ``kube.kubelet`` (started by the ``kube`` fixture) plays the kubelet for
-the test's namespace: it marks every new pod Running and Ready through the
-status subresource, so ReplicaSets count Ready replicas and rollouts progress;
-``pause()`` keeps new pods Pending (to watch a fault before it heals), ``resume()``.
+Pods that need no kubelet: ``kube_objects`` (helpers on the test's namespace,
+no kubelet for its pods, which stay Pending) is for tests about API objects only
+(selection, refusals). ``kube`` adds a fake kubelet (``FakeKubelet``) that marks
+every new pod of the namespace Running and Ready through the status subresource,
+so ReplicaSets count Ready replicas and rollouts progress without any container;
+``pause()`` keeps new pods Pending, ``resume()``.
 
 Fixtures: ``kubeconfig`` and ``kube_api`` (session), ``namespace`` (a fresh
-namespace, deleted after the test) and ``kube`` (helpers on that namespace:
-Deployments, Nodes — deleted after the test —, waiting).
+namespace, deleted after the test), ``kube_objects`` and ``kube`` (helpers on
+that namespace: Deployments, Nodes — deleted after the test —, waiting).
 
 A real node, for tests that run pods for real: ``kube_node`` (session) is the
 name of a Ready node started by ``scripts/kube.sh node`` (kube-scheduler and a
-kubelet with dockershim on the Docker daemon of ``docker_host``; hostNetwork pods
-only), and ``aftershock_image`` the aftershock image built on that daemon by
-``scripts/image.sh``. The node is tainted ``aftershock.dev/node=e2e:NoSchedule``:
-only pods that tolerate it run there, every other pod stays Pending for the fake
-kubelet. Both are started, or built, before the per-test timeout like the
-control plane; without them the test skips, and fails under
-``AFTERSHOCK_REQUIRE_KUBE=1``.
+kubelet with dockershim on the Docker daemon of ``docker_host``, on this host;
+no CNI, so hostNetwork pods only), and ``aftershock_image`` the aftershock image
+built on that daemon by ``scripts/image.sh``. The node is tainted
+``aftershock.dev/node=e2e:NoSchedule``: only pods that tolerate it run there
+(``node_pod_spec``), every other pod stays Pending. Both are started, or built,
+before the per-test timeout like the control plane; without them the test
+skips, and fails under ``AFTERSHOCK_REQUIRE_KUBE=1``.
+
+``node_kube`` runs its Deployments' pods on that node: busybox containers whose
+readiness the kubelet reports from an exec probe. Their readiness is held on cue
+by a ``Gate`` (a directory of this host the pods mount): a new pod turns Ready
+only once the gate is open, and a pod being deleted waits in its preStop hook
+until it is open — terminating, and still Ready, for its grace period.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import secrets
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +55,22 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["NODE_LABEL", "NODE_TAINT", "FakeKubelet", "Kube", "eventually", "mark_ready"]
+from tests.support.docker import IMAGE as BUSYBOX
+
+__all__ = [
+    "NODE_LABEL",
+    "NODE_TAINT",
+    "FakeKubelet",
+    "Gate",
+    "Kube",
+    "NodeKube",
+    "deployment_body",
+    "eventually",
+    "is_ready",
+    "mark_ready",
+    "node_container",
+    "node_pod_spec",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(os.environ.get("AFTERSHOCK_KUBE_SCRIPT") or ROOT / "scripts" / "kube.sh")
@@ -355,7 +377,8 @@ def mark_ready(core: client.CoreV1Api, pod: Mapping[str, Any]) -> None:
     )
 
 
-def _is_ready(pod: Mapping[str, Any]) -> bool:
+def is_ready(pod: Mapping[str, Any]) -> bool:
+    """Does the pod's ``Ready`` condition say ``True`` (what the kubelet reports)?"""
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
@@ -406,16 +429,138 @@ class FakeKubelet:
         except Exception:  # noqa: BLE001 - the namespace may be going away
             return
         for pod in pods.get("items") or []:
-            if _is_ready(pod) or pod["metadata"].get("deletionTimestamp"):
+            if is_ready(pod) or pod["metadata"].get("deletionTimestamp"):
                 continue
             with contextlib.suppress(Exception):  # deleted or changed meanwhile: next round
                 mark_ready(core, pod)
 
 
-class Kube:
-    """Helpers on one test namespace of a real API server."""
+def deployment_body(
+    name: str,
+    pod_spec: Mapping[str, Any],
+    *,
+    replicas: int,
+    labels: Mapping[str, str] | None = None,
+    namespace: str | None = None,
+    strategy: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A Deployment of ``replicas`` pods labelled ``app=<name>`` (and ``labels``); its
+    ``strategy`` defaults to the API's (a rolling update, 25% surge, 25% unavailable)."""
+    pod_labels = {"app": name, **(labels or {})}
+    metadata: dict[str, Any] = {"name": name, "labels": pod_labels}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": pod_labels}, "spec": dict(pod_spec)},
+    }
+    if strategy is not None:
+        spec["strategy"] = dict(strategy)
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
 
-    def __init__(self, api: client.ApiClient, namespace: str, kubelet: FakeKubelet) -> None:
+
+def node_container(name: str, command: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """A container of the busybox test image, which is never pulled (it is imported into
+    the node's Docker daemon); ``extra`` adds fields (probes, mounts, lifecycle)."""
+    return {
+        "name": name,
+        "image": BUSYBOX,
+        "imagePullPolicy": "Never",
+        "command": list(command),
+        **extra,
+    }
+
+
+def node_pod_spec(
+    containers: Sequence[Mapping[str, Any]],
+    *,
+    volumes: Sequence[Mapping[str, Any]] = (),
+    grace: int = 1,
+) -> dict[str, Any]:
+    """A pod spec that runs on the test node: it selects the node's label and tolerates its
+    taint, and uses the host's network (there is no CNI); no ServiceAccount token."""
+    key, value = NODE_LABEL
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "hostNetwork": True,
+        "dnsPolicy": "Default",
+        "terminationGracePeriodSeconds": grace,
+        "nodeSelector": {key: value},
+        "tolerations": [{**NODE_TAINT, "operator": "Equal"}],
+        "containers": [dict(c) for c in containers],
+    }
+    if volumes:
+        spec["volumes"] = [dict(v) for v in volumes]
+    return spec
+
+
+class Gate:
+    """A directory of this host, mounted into node pods at ``MOUNT``, holding their
+    readiness on cue (the node's kubelet runs on this host, so it sees the directory).
+
+    A pod of ``GATED_COMMAND`` turns Ready only once the gate is open, and stays
+    Ready when it closes again; the ``PRE_STOP`` hook of a pod being deleted waits
+    until the gate is open (bounded by the pod's grace period). A new gate is open.
+    """
+
+    MOUNT = "/gate"
+    READY_FILE = "/tmp/ready"
+    GATED_COMMAND = (
+        "sh",
+        "-c",
+        (
+            'trap "exit 0" TERM; '
+            f"until [ -f {MOUNT}/open ]; do sleep 0.2; done; "
+            f"touch {READY_FILE}; sleep 3600 & wait"
+        ),
+    )
+    READINESS: Mapping[str, Any] = {
+        "exec": {"command": ["test", "-f", READY_FILE]},
+        "periodSeconds": 1,
+    }
+    PRE_STOP: Mapping[str, Any] = {
+        "exec": {"command": ["sh", "-c", f"until [ -f {MOUNT}/open ]; do sleep 0.2; done"]}
+    }
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.open()
+
+    def open(self) -> None:
+        """New pods turn Ready; pods being deleted stop."""
+        (self.path / "open").touch()
+
+    def close(self) -> None:
+        """New pods stay Running but not Ready; pods being deleted wait (and stay Ready)."""
+        (self.path / "open").unlink(missing_ok=True)
+
+    def volume(self) -> dict[str, Any]:
+        """The pod volume of the gate (``hostPath``)."""
+        return {"name": "gate", "hostPath": {"path": str(self.path), "type": "Directory"}}
+
+    def container(self, name: str = "main") -> dict[str, Any]:
+        """A busybox container whose readiness (exec probe) and preStop wait for the gate."""
+        return node_container(
+            name,
+            self.GATED_COMMAND,
+            readinessProbe=dict(self.READINESS),
+            lifecycle={"preStop": dict(self.PRE_STOP)},
+            volumeMounts=[{"name": "gate", "mountPath": self.MOUNT}],
+        )
+
+
+class Kube:
+    """Helpers on one test namespace of a real API server.
+
+    Its Deployments run a busybox container that nothing starts: the pods stay
+    Pending unless ``kubelet`` (a ``FakeKubelet``) marks them Ready.
+    """
+
+    def __init__(
+        self, api: client.ApiClient, namespace: str, kubelet: FakeKubelet | None = None
+    ) -> None:
         self.api = api
         self.namespace = namespace
         self.kubelet = kubelet
@@ -423,28 +568,26 @@ class Kube:
         self.apps = client.AppsV1Api(api)
         self.nodes: list[str] = []
 
-    def deployment(
-        self, name: str, *, replicas: int = 2, labels: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
-        """Create a Deployment of ``replicas`` busybox pods labelled ``app=<name>``."""
-        pod_labels = {"app": name, **(labels or {})}
-        body: Any = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": pod_labels},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": pod_labels},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "terminationGracePeriodSeconds": 0,
-                        "containers": [{"name": "main", "image": "busybox:stable"}],
-                    },
-                },
-            },
+    def pod_spec(self) -> dict[str, Any]:
+        """The pod spec of this namespace's Deployments."""
+        return {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "main", "image": "busybox:stable"}],
         }
+
+    def deployment(
+        self,
+        name: str,
+        *,
+        replicas: int = 2,
+        labels: Mapping[str, str] | None = None,
+        strategy: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create a Deployment of ``replicas`` pods labelled ``app=<name>`` (and ``labels``)."""
+        body: Any = deployment_body(
+            name, self.pod_spec(), replicas=replicas, labels=labels, strategy=strategy
+        )
         return _json(
             self.apps.create_namespaced_deployment(self.namespace, body, _preload_content=False)
         )
@@ -464,14 +607,21 @@ class Kube:
             raw = self.apps.read_namespaced_deployment(name, self.namespace, _preload_content=False)
         return _json(raw)
 
-    def pods(self, selector: str | None = None) -> list[dict[str, Any]]:
-        """The namespace's pods (not being deleted), sorted by name."""
+    def all_pods(self, selector: str | None = None) -> list[dict[str, Any]]:
+        """The namespace's pods, those being deleted too, sorted by name."""
         kwargs: dict[str, Any] = {"label_selector": selector} if selector else {}
         items = _json(
             self.core.list_namespaced_pod(self.namespace, **kwargs, _preload_content=False)
         )
-        live = [p for p in items["items"] if not p["metadata"].get("deletionTimestamp")]
-        return sorted(live, key=lambda p: p["metadata"]["name"])
+        return sorted(items["items"], key=lambda p: p["metadata"]["name"])
+
+    def pods(self, selector: str | None = None) -> list[dict[str, Any]]:
+        """The namespace's pods (not being deleted), sorted by name."""
+        return [p for p in self.all_pods(selector) if not p["metadata"].get("deletionTimestamp")]
+
+    def ready_pods(self, selector: str | None = None) -> list[str]:
+        """Names of the pods (not being deleted) whose Ready condition is True."""
+        return [p["metadata"]["name"] for p in self.pods(selector) if is_ready(p)]
 
     def replicasets(self, selector: str | None = None) -> list[dict[str, Any]]:
         """The namespace's ReplicaSets."""
@@ -518,6 +668,33 @@ class Kube:
                 _json(self.core.delete_node(name, _preload_content=False))
 
 
+class NodeKube(Kube):
+    """Helpers on one test namespace whose Deployments run on the real node ``node``.
+
+    Each pod runs ``gate.container()``: the kubelet reports it Ready (an exec
+    readinessProbe, every second) once the gate is open.
+    """
+
+    def __init__(self, api: client.ApiClient, namespace: str, node: str, gate: Gate) -> None:
+        super().__init__(api, namespace)
+        self.node_name = node
+        self.gate = gate
+
+    def pod_spec(self) -> dict[str, Any]:
+        """The pod spec of this namespace's Deployments: on the node, held by the gate."""
+        return node_pod_spec([self.gate.container()], volumes=[self.gate.volume()])
+
+
+@pytest.fixture
+def kube_objects(kube_api: client.ApiClient, namespace: str) -> Iterator[Kube]:
+    """Helpers on a fresh namespace whose pods nothing runs (they stay Pending)."""
+    helper = Kube(kube_api, namespace)
+    try:
+        yield helper
+    finally:
+        helper.cleanup()
+
+
 @pytest.fixture
 def kube(kubeconfig: str, kube_api: client.ApiClient, namespace: str) -> Iterator[Kube]:
     """Helpers on a fresh namespace, with a fake kubelet marking its pods Ready."""
@@ -527,4 +704,19 @@ def kube(kubeconfig: str, kube_api: client.ApiClient, namespace: str) -> Iterato
         yield helper
     finally:
         kubelet.stop()
+        helper.cleanup()
+
+
+@pytest.fixture
+def node_kube(
+    kube_node: str, kube_api: client.ApiClient, namespace: str, tmp_path: Path
+) -> Iterator[NodeKube]:
+    """Helpers on a fresh namespace whose Deployments' pods run on the real node, their
+    readiness held by a gate (open at the start)."""
+    gate = Gate(tmp_path / "gate")
+    helper = NodeKube(kube_api, namespace, kube_node, gate)
+    try:
+        yield helper
+    finally:
+        gate.open()  # pods waiting in their preStop hook stop as the namespace goes
         helper.cleanup()

@@ -1,8 +1,12 @@
 """The Kubernetes driver against a real API server: every fault and action, selection, errors.
 
-The control plane is real (kube-apiserver and kube-controller-manager v1.20.2):
-Deployments get real ReplicaSets and replacement pods from the controllers.
-There is no kubelet, so the ``kube`` fixture's fake kubelet marks pods Ready.
+The control plane is real (kube-apiserver, kube-controller-manager and
+kube-scheduler v1.20.2): Deployments get real ReplicaSets and replacement pods
+from the controllers. Tests about readiness, replacement and rollouts run their
+pods on the real node (``node_kube``): busybox containers the kubelet reports
+Ready from an exec readinessProbe, held non-Ready on cue by the namespace's
+``Gate``. Tests about API objects only (selection, cordon, refusals) use
+``kube_objects``, whose pods nothing runs. No test here needs the fake kubelet.
 Each fault is observed on the server, reverted, observed restored, and reverted
 again: the second revert must be a harmless no-op.
 """
@@ -29,7 +33,7 @@ from aftershock.model.params import DeletePodParams, NoParams, ScaleParams
 from aftershock.model.targets import KubernetesTarget, TargetSpec
 from aftershock.ports import ActionDriver, ActionRequest, FaultDriver, FaultRequest, Handle
 from aftershock.settings import Allowlist
-from tests.support.kube import Kube, eventually
+from tests.support.kube import Kube, NodeKube, eventually, is_ready
 
 pytestmark = pytest.mark.kube
 
@@ -102,53 +106,79 @@ def test_the_driver_implements_both_ports(driver: KubernetesDriver) -> None:
     assert isinstance(driver, ActionDriver)
 
 
-@pytest.mark.timeout(300)
-async def test_delete_pod_is_replaced_and_revert_waits_until_ready(
-    driver: KubernetesDriver, kube: Kube
+def _names(pods: list[dict[str, Any]]) -> list[str]:
+    return [p["metadata"]["name"] for p in pods]
+
+
+def _running(pod: dict[str, Any]) -> bool:
+    """Phase Running with every container running: started, whether Ready or not."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return (
+        pod.get("status", {}).get("phase") == "Running"
+        and bool(statuses)
+        and all("running" in (s.get("state") or {}) for s in statuses)
+    )
+
+
+async def test_delete_pod_revert_waits_for_a_replacement_the_kubelet_reports_ready(
+    driver: KubernetesDriver, node_kube: NodeKube
 ) -> None:
+    kube = node_kube
     pods = await asyncio.to_thread(kube.ready_deployment, "web", replicas=3)
-    quick = DeletePodParams(grace=timedelta(seconds=0))
+    # A long grace: the victim waits in its preStop hook while the gate is closed, so it
+    # is terminating and still reported Ready while its replacement starts.
+    held = DeletePodParams(grace=timedelta(seconds=60))
     handle = await driver.prepare(
-        _request(kube.namespace, "k8s.deletePod", quick, kind="Deployment", name="web")
+        _request(kube.namespace, "k8s.deletePod", held, kind="Deployment", name="web")
     )
     assert len(handle.resources) == 1
     victim = handle.resources[0].rsplit("/", 1)[1]
     assert victim in pods
     assert handle.undo["owners"] == [{"kind": "Deployment", "name": "web", "ready": 3}]
-    assert handle.undo["grace"] == 0
+    assert handle.undo["grace"] == 60
     # Journaled but never applied (a crash in between): the revert finds nothing to wait for.
     await asyncio.wait_for(driver.revert(handle), timeout=30)
 
-    kube.kubelet.pause()  # the replacement stays Pending until we say so
+    kube.gate.close()  # the replacement runs but is not Ready until the gate opens
     handle = await driver.inject(handle)
     assert handle.undo["deleted"] == [victim]
 
-    def replaced() -> bool:
-        names = [p["metadata"]["name"] for p in kube.pods("app=web")]
-        return victim not in names and len(names) == 3
+    def held_up() -> bool:
+        victim_now = [p for p in kube.all_pods("app=web") if p["metadata"]["name"] == victim]
+        fresh = [p for p in kube.pods("app=web") if p["metadata"]["name"] not in pods]
+        return (
+            len(victim_now) == 1
+            and bool(victim_now[0]["metadata"].get("deletionTimestamp"))
+            and is_ready(victim_now[0])
+            and len(fresh) == 1
+            and _running(fresh[0])
+            and not is_ready(fresh[0])
+        )
 
-    await asyncio.to_thread(eventually, replaced, "the ReplicaSet controller replaced the pod")
-    assert len([p for p in kube.pods("app=web") if _ready(p)]) == 2  # the replacement is Pending
-
+    await asyncio.to_thread(
+        eventually, held_up, "the victim is terminating and Ready, its replacement Running"
+    )
+    # Three pods report Ready, one of them terminating: that one must not count.
     revert = asyncio.create_task(driver.revert(_through_json(handle)))
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(2)
     assert not revert.done(), "revert returned before the replacement was Ready"
-    kube.kubelet.resume()
-    await asyncio.wait_for(revert, timeout=90)
-    assert len([p for p in kube.pods("app=web") if _ready(p)]) == 3
+    assert len(kube.ready_pods("app=web")) == 2
+
+    kube.gate.open()
+    await asyncio.wait_for(revert, timeout=60)
+    # The revert returned once the kubelet reported the replacement Ready.
+    ready = kube.ready_pods("app=web")
+    assert len(ready) == 3
+    assert victim not in ready
+    assert set(ready) - set(pods), "no replacement among the Ready pods"
 
     await asyncio.wait_for(driver.revert(handle), timeout=30)  # again: nothing to wait for
 
 
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-@pytest.mark.timeout(300)
 async def test_scale_and_revert_from_the_journal_in_a_fresh_driver(
-    driver: KubernetesDriver, kube: Kube, kubeconfig: str
+    driver: KubernetesDriver, node_kube: NodeKube, kubeconfig: str
 ) -> None:
+    kube = node_kube
     await asyncio.to_thread(kube.ready_deployment, "web", replicas=2)
     handle = await driver.prepare(
         _request(
@@ -162,7 +192,7 @@ async def test_scale_and_revert_from_the_journal_in_a_fresh_driver(
     handle = await driver.inject(handle)
     assert kube.read("Deployment", "web")["spec"]["replicas"] == 0
     await asyncio.to_thread(
-        eventually, lambda: not kube.pods("app=web"), "the controller removed the pods"
+        eventually, lambda: not kube.pods("app=web"), "the controller deletes the pods"
     )
 
     fresh = KubernetesDriver(
@@ -174,31 +204,64 @@ async def test_scale_and_revert_from_the_journal_in_a_fresh_driver(
         await fresh.aclose()
     assert kube.read("Deployment", "web")["spec"]["replicas"] == 2
     await asyncio.to_thread(kube.wait_ready, "web", 2)
+    assert len(kube.ready_pods("app=web")) == 2
     await driver.revert(handle)  # again: already at 2
     assert kube.read("Deployment", "web")["spec"]["replicas"] == 2
 
 
-@pytest.mark.timeout(300)
-async def test_rollout_restart_makes_a_new_replicaset_and_revert_waits_for_it(
-    driver: KubernetesDriver, kube: Kube
+@pytest.mark.parametrize(
+    ("strategy", "surge"),
+    [
+        # Old pods go only as new ones turn Ready: the rollout is not over while any is not.
+        pytest.param(None, 1, id="rolling-update"),
+        # Every old pod goes first, then the new ones start: only their readiness is left.
+        pytest.param({"type": "Recreate"}, 2, id="recreate"),
+    ],
+)
+async def test_rollout_restart_revert_waits_until_the_new_replicasets_pods_are_ready(
+    driver: KubernetesDriver, node_kube: NodeKube, strategy: dict[str, Any] | None, surge: int
 ) -> None:
-    await asyncio.to_thread(kube.ready_deployment, "web", replicas=2)
+    kube = node_kube
+    old_pods = set(
+        await asyncio.to_thread(kube.ready_deployment, "web", replicas=2, strategy=strategy)
+    )
     before = {rs["metadata"]["name"] for rs in kube.replicasets("app=web")}
     handle = await driver.prepare(
         _request(kube.namespace, "k8s.rolloutRestart", selector="app=web")
     )
     assert handle.resources == (f"Deployment/{kube.namespace}/web",)  # the pods' owner
     stamp = handle.undo["restartedAt"]
+    kube.gate.close()  # the new ReplicaSet's pods run but are not Ready until it opens
     await driver.inject(handle)
     await driver.inject(handle)  # a retried inject: the same stamp, no second rollout
     template = kube.read("Deployment", "web")["spec"]["template"]
     assert template["metadata"]["annotations"][RESTARTED_AT] == stamp
 
-    def new_replicaset() -> bool:
-        return len({rs["metadata"]["name"] for rs in kube.replicasets("app=web")} - before) == 1
+    def started() -> bool:
+        new = {rs["metadata"]["name"] for rs in kube.replicasets("app=web")} - before
+        fresh = [p for p in kube.pods("app=web") if p["metadata"]["name"] not in old_pods]
+        return (
+            len(new) == 1
+            and len(fresh) == surge
+            and all(_running(p) and not is_ready(p) for p in fresh)
+        )
 
-    await asyncio.to_thread(eventually, new_replicaset, "a new ReplicaSet was created")
-    await asyncio.wait_for(driver.revert(_through_json(handle)), timeout=120)
+    await asyncio.to_thread(eventually, started, f"{surge} new pod(s) Running, not Ready")
+    still = set(kube.ready_pods("app=web"))
+    revert = asyncio.create_task(driver.revert(_through_json(handle)))
+    await asyncio.sleep(2)
+    assert not revert.done(), "revert returned before the new ReplicaSet's pods were Ready"
+    assert still == (old_pods if strategy is None else set())
+    assert set(kube.ready_pods("app=web")) == still
+
+    kube.gate.open()
+    await asyncio.wait_for(revert, timeout=90)
+    (new_rs,) = {rs["metadata"]["name"] for rs in kube.replicasets("app=web")} - before
+    live = kube.pods("app=web")
+    owners = {ref["name"] for p in live for ref in p["metadata"].get("ownerReferences") or []}
+    assert owners == {new_rs}
+    assert len(live) == 2
+    assert all(is_ready(p) for p in live)
     deployment = kube.read("Deployment", "web")
     assert deployment["status"]["updatedReplicas"] == 2
     assert deployment["status"]["readyReplicas"] == 2
@@ -208,8 +271,9 @@ async def test_rollout_restart_makes_a_new_replicaset_and_revert_waits_for_it(
 
 
 async def test_cordon_and_revert_uncordons_only_what_it_cordoned(
-    driver: KubernetesDriver, kube: Kube
+    driver: KubernetesDriver, kube_objects: Kube
 ) -> None:
+    kube = kube_objects
     node = f"{kube.namespace}-n1"
     kube.node(node)
     handle = await driver.prepare(_request(kube.namespace, "k8s.cordon", kind="Node", name=node))
@@ -241,46 +305,58 @@ async def test_cordon_and_revert_uncordons_only_what_it_cordoned(
     assert kube.read("Node", node)["spec"]["unschedulable"] is True
 
 
-async def test_revert_of_something_gone_is_success(driver: KubernetesDriver, kube: Kube) -> None:
-    await asyncio.to_thread(kube.ready_deployment, "web", replicas=1)
+async def test_revert_of_something_gone_is_success(
+    driver: KubernetesDriver, node_kube: NodeKube
+) -> None:
+    kube = node_kube
+    (pod,) = await asyncio.to_thread(kube.ready_deployment, "web", replicas=1)
+    ns = kube.namespace
     scale = await driver.prepare(
-        _request(
-            kube.namespace, "k8s.scale", ScaleParams(replicas=3), kind="Deployment", name="web"
-        )
+        _request(ns, "k8s.scale", ScaleParams(replicas=3), kind="Deployment", name="web")
     )
-    delete = await driver.prepare(_request(kube.namespace, "k8s.deletePod", selector="app=web"))
+    quick = DeletePodParams(grace=timedelta(0))
+    delete = await driver.prepare(_request(ns, "k8s.deletePod", quick, selector="app=web"))
+    assert delete.undo["owners"] == [{"kind": "Deployment", "name": "web", "ready": 1}]
     restart = await driver.prepare(
-        _request(kube.namespace, "k8s.rolloutRestart", kind="Deployment", name="web")
+        _request(ns, "k8s.rolloutRestart", kind="Deployment", name="web")
     )
+    kube.gate.close()  # no replacement turns Ready: only the owner being gone ends the waits
+    delete = await driver.inject(delete)
+    assert delete.undo["deleted"] == [pod]
+    scale = await driver.inject(scale)
+    restart = await driver.inject(restart)
     await asyncio.to_thread(
-        kube.apps.delete_namespaced_deployment, "web", kube.namespace, _preload_content=False
+        kube.apps.delete_namespaced_deployment, "web", ns, _preload_content=False
     )
     await asyncio.to_thread(
         eventually,
-        lambda: not kube.apps.list_namespaced_deployment(kube.namespace).items,
+        lambda: not kube.apps.list_namespaced_deployment(ns).items,
         "the Deployment is gone",
     )
     for handle in (scale, delete, restart):
         await asyncio.wait_for(driver.revert(handle), timeout=30)
+    assert not kube.ready_pods("app=web")
 
 
-async def test_actions_and_their_dry_runs(driver: KubernetesDriver, kube: Kube) -> None:
-    pods = await asyncio.to_thread(kube.ready_deployment, "web", replicas=2)
+async def test_actions_and_their_dry_runs(driver: KubernetesDriver, node_kube: NodeKube) -> None:
+    kube = node_kube
+    await asyncio.to_thread(kube.ready_deployment, "web", replicas=1)
     ns = kube.namespace
     ref = f"Deployment/{ns}/web"
 
     # k8s.scale
     dry = _action(
-        ns, "k8s.scale", ScaleParams(replicas=3), dry_run=True, kind="Deployment", name="web"
+        ns, "k8s.scale", ScaleParams(replicas=2), dry_run=True, kind="Deployment", name="web"
     )
     assert await driver.act(dry) == [ref]
-    assert kube.read("Deployment", "web")["spec"]["replicas"] == 2
-    real = _action(ns, "k8s.scale", ScaleParams(replicas=3), kind="Deployment", name="web")
+    assert kube.read("Deployment", "web")["spec"]["replicas"] == 1
+    real = _action(ns, "k8s.scale", ScaleParams(replicas=2), kind="Deployment", name="web")
     assert await driver.act(real) == [ref]
-    assert kube.read("Deployment", "web")["spec"]["replicas"] == 3
-    await asyncio.to_thread(kube.wait_ready, "web", 3)
+    assert kube.read("Deployment", "web")["spec"]["replicas"] == 2
+    await asyncio.to_thread(kube.wait_ready, "web", 2)
 
     # k8s.rolloutRestart
+    before = set(_names(kube.pods("app=web")))
     dry = _action(ns, "k8s.rolloutRestart", dry_run=True, kind="Deployment", name="web")
     assert await driver.act(dry) == [ref]
     annotations = kube.read("Deployment", "web")["spec"]["template"]["metadata"].get("annotations")
@@ -290,19 +366,20 @@ async def test_actions_and_their_dry_runs(driver: KubernetesDriver, kube: Kube) 
     ]
     template = kube.read("Deployment", "web")["spec"]["template"]
     assert RESTARTED_AT in template["metadata"]["annotations"]
-    await asyncio.to_thread(kube.wait_ready, "web", 3, timeout=120)
+    await asyncio.to_thread(kube.wait_ready, "web", 2)
+    assert not before & set(kube.ready_pods("app=web")), "the restart replaced every pod"
 
-    # k8s.deletePod
-    pods = [p["metadata"]["name"] for p in kube.pods("app=web")]
+    # k8s.deletePod: pods still terminating after the rollout are no targets
+    pods = _names(kube.pods("app=web"))
     dry = _action(ns, "k8s.deletePod", dry_run=True, selector="app=web", mode="all")
     assert await driver.act(dry) == [f"Pod/{ns}/{p}" for p in pods]
-    assert [p["metadata"]["name"] for p in kube.pods("app=web")] == pods
+    assert _names(kube.pods("app=web")) == pods
     quick = DeletePodParams(grace=timedelta(0))
     done = await driver.act(_action(ns, "k8s.deletePod", quick, kind="Pod", name=pods[0]))
     assert done == [f"Pod/{ns}/{pods[0]}"]
     await asyncio.to_thread(
         eventually,
-        lambda: pods[0] not in [p["metadata"]["name"] for p in kube.pods("app=web")],
+        lambda: pods[0] not in _names(kube.all_pods("app=web")),
         "the pod is deleted",
     )
 
@@ -324,9 +401,9 @@ async def test_actions_and_their_dry_runs(driver: KubernetesDriver, kube: Kube) 
     ("mode", "count"), [("one", 1), ("fixed:2", 2), ("percent:40", 2), ("all", 5)]
 )
 async def test_selection_modes_are_reproducible_with_a_seed(
-    driver: KubernetesDriver, kube: Kube, mode: str, count: int
+    driver: KubernetesDriver, kube_objects: Kube, mode: str, count: int
 ) -> None:
-    kube.kubelet.pause()  # selection does not need Ready pods
+    kube = kube_objects  # selection does not need running pods
     kube.deployment("web", replicas=5)
     await asyncio.to_thread(
         eventually, lambda: len(kube.pods("app=web")) == 5, "the Deployment made 5 pods"
@@ -345,8 +422,10 @@ async def test_selection_modes_are_reproducible_with_a_seed(
         assert len({await picked(seed) for seed in range(8)}) > 1
 
 
-async def test_own_pod_and_its_workload_are_never_selected(kube: Kube, kubeconfig: str) -> None:
-    kube.kubelet.pause()
+async def test_own_pod_and_its_workload_are_never_selected(
+    kube_objects: Kube, kubeconfig: str
+) -> None:
+    kube = kube_objects
     kube.deployment("web", replicas=2)
     kube.deployment("self", replicas=1, labels={"tier": "chaos"})
     await asyncio.to_thread(
@@ -383,7 +462,10 @@ async def test_own_pod_and_its_workload_are_never_selected(kube: Kube, kubeconfi
         await drv.aclose()
 
 
-async def test_namespace_outside_the_allowlist_is_refused(kube: Kube, kubeconfig: str) -> None:
+async def test_namespace_outside_the_allowlist_is_refused(
+    kube_objects: Kube, kubeconfig: str
+) -> None:
+    kube = kube_objects
     elsewhere = KubernetesDriver(Allowlist(namespaces=("shop",)), api_factory=_factory(kubeconfig))
     empty = KubernetesDriver(Allowlist(), api_factory=_factory(kubeconfig))
     try:
@@ -437,8 +519,9 @@ async def test_unreachable_api_server_is_driver_unavailable() -> None:
 
 
 async def test_the_default_client_comes_from_kubeconfig(
-    kube: Kube, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+    kube_objects: Kube, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    kube = kube_objects
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     kube.deployment("web", replicas=1)
