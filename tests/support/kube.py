@@ -592,10 +592,24 @@ class Kube:
             self.apps.create_namespaced_deployment(self.namespace, body, _preload_content=False)
         )
 
+    def statefulset(self, name: str, *, replicas: int = 2) -> dict[str, Any]:
+        """Create a StatefulSet of ``replicas`` pods labelled ``app=<name>``, started in
+        parallel (a replacement pod takes the name of the one it replaces)."""
+        body: Any = deployment_body(name, self.pod_spec(), replicas=replicas)
+        body["kind"] = "StatefulSet"
+        body["spec"] |= {"serviceName": name, "podManagementPolicy": "Parallel"}
+        return _json(
+            self.apps.create_namespaced_stateful_set(self.namespace, body, _preload_content=False)
+        )
+
     def read(self, kind: str, name: str) -> dict[str, Any]:
-        """A Deployment, ReplicaSet, Pod or Node as JSON."""
+        """A Deployment, StatefulSet, ReplicaSet, Pod or Node as JSON."""
         raw: Any
-        if kind == "Pod":
+        if kind == "StatefulSet":
+            raw = self.apps.read_namespaced_stateful_set(
+                name, self.namespace, _preload_content=False
+            )
+        elif kind == "Pod":
             raw = self.core.read_namespaced_pod(name, self.namespace, _preload_content=False)
         elif kind == "Node":
             raw = self.core.read_node(name, _preload_content=False)

@@ -175,6 +175,50 @@ async def test_delete_pod_revert_waits_for_a_replacement_the_kubelet_reports_rea
     await asyncio.wait_for(driver.revert(handle), timeout=30)  # again: nothing to wait for
 
 
+async def test_delete_pod_revert_tells_a_statefulsets_replacement_from_the_pod_it_replaces(
+    driver: KubernetesDriver, node_kube: NodeKube
+) -> None:
+    kube = node_kube
+    await asyncio.to_thread(kube.statefulset, "db", replicas=2)
+
+    def both_ready() -> bool:
+        status = kube.read("StatefulSet", "db").get("status") or {}
+        return status.get("readyReplicas") == 2 and len(kube.ready_pods("app=db")) == 2
+
+    await asyncio.to_thread(eventually, both_ready, "the StatefulSet has 2 Ready pods")
+    # The victim is held in its preStop hook for its 3 s grace, then killed; only when it is
+    # gone does the StatefulSet make its replacement, under the same name.
+    short = DeletePodParams(grace=timedelta(seconds=3))
+    handle = await driver.prepare(
+        _request(kube.namespace, "k8s.deletePod", short, kind="StatefulSet", name="db")
+    )
+    victim = handle.resources[0].rsplit("/", 1)[1]
+    uid = kube.read("Pod", victim)["metadata"]["uid"]
+    assert handle.undo["owners"] == [{"kind": "StatefulSet", "name": "db", "ready": 2}]
+
+    kube.gate.close()
+    handle = await driver.inject(handle)
+    assert handle.undo["deleted"] == [victim]
+    revert = asyncio.create_task(driver.revert(_through_json(handle)))
+
+    def replaced() -> bool:
+        pod = [p for p in kube.pods("app=db") if p["metadata"]["name"] == victim]
+        return len(pod) == 1 and pod[0]["metadata"]["uid"] != uid and _running(pod[0])
+
+    await asyncio.to_thread(eventually, replaced, f"a new {victim} is Running")
+    await asyncio.sleep(1)
+    assert not revert.done(), "revert returned before the replacement was Ready"
+    assert not is_ready(kube.read("Pod", victim))
+
+    kube.gate.open()
+    await asyncio.wait_for(revert, timeout=60)
+    replacement = kube.read("Pod", victim)
+    assert replacement["metadata"]["uid"] != uid
+    assert is_ready(replacement)
+    assert len(kube.ready_pods("app=db")) == 2
+    await asyncio.wait_for(driver.revert(handle), timeout=30)  # again: nothing to wait for
+
+
 async def test_scale_and_revert_from_the_journal_in_a_fresh_driver(
     driver: KubernetesDriver, node_kube: NodeKube, kubeconfig: str
 ) -> None:
