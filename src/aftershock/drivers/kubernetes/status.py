@@ -3,8 +3,11 @@
 Used by the driver's reverts while it watches the API server:
 
 * after ``k8s.deletePod``: the owner is back to as many Ready pods as it had
-  (never more than it now wants), not counting the deleted pods (by uid: a
-  StatefulSet's replacement reuses the name) nor pods being deleted;
+  (never more than it now wants), counting only pods whose ``Ready`` condition
+  the kubelet reports ``True`` (a Running pod is not yet Ready) and never a pod
+  being deleted (a deleted pod stays Ready while it terminates). A deleted pod
+  is gone or being deleted, so a StatefulSet's replacement, which reuses its
+  name, counts once it is Ready;
 * after ``k8s.rolloutRestart``: the rollout has settled, as ``kubectl rollout
   status`` judges it.
 """
