@@ -29,9 +29,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aftershock.errors import ConfigError
-from aftershock.model.targets import DockerTarget, KubernetesTarget, TargetSpec, ToxiproxyTarget
+
+if TYPE_CHECKING:
+    # The document model loads when a target is checked, so commands that only
+    # read settings (``--help``, ``lever``, ``history``) start without it.
+    from aftershock.model.targets import DockerTarget, TargetSpec
 
 __all__ = ["Allowlist", "Settings", "default_home", "load_settings"]
 
@@ -90,6 +95,8 @@ class Allowlist:
 
     def refusal(self, target: TargetSpec) -> str | None:
         """Why a target is outside the allowlist at validation time, or ``None``."""
+        from aftershock.model.targets import DockerTarget, KubernetesTarget, ToxiproxyTarget
+
         body = target.body
         if isinstance(body, ToxiproxyTarget) and not self.allows_toxiproxy(body.api):
             return f"Toxiproxy server {body.api} is not in the allowlist"

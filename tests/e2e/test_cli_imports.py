@@ -2,7 +2,9 @@
 
 Each case runs ``python -m aftershock ...`` in a subprocess (through ``runpy``, so
 the process is the real command) and writes ``sorted(sys.modules)`` to a file at
-exit; the test then checks that no driver SDK and no runtime package is among them.
+exit; the test then checks that no driver SDK and no runtime package is among them,
+that the commands which never log do not set up logging (structlog, asyncio), and
+that ``--help`` and ``--version`` do not even load the document model.
 """
 
 import os
@@ -30,7 +32,17 @@ FORBIDDEN = (
     "aftershock.scheduling",
     "aftershock.engine",
     "aftershock.healer",
+    # validate and schema print their results and never log; nothing of theirs is async.
+    "structlog",
+    "asyncio",
+    "aftershock.observability",
+    "aftershock.reporting",
+    "aftershock.journal",
 )
+
+#: What listing the commands (``--help``, ``--version``) must not load either
+#: (pydantic itself may load: typer converts a command's options through it).
+MODEL = ("yaml", "aftershock.model", "aftershock.loading")
 
 #: Runs the command as ``python -m aftershock`` does; lists ``sys.modules`` at exit.
 SCRIPT = """
@@ -64,9 +76,9 @@ def imported_by(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess
     return result, listing.read_text(encoding="utf-8").splitlines()
 
 
-def forbidden(modules: list[str]) -> list[str]:
-    """The modules in ``modules`` that are, or live under, a forbidden package."""
-    return [m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
+def forbidden(modules: list[str], packages: tuple[str, ...] = FORBIDDEN) -> list[str]:
+    """The modules in ``modules`` that are, or live under, one of ``packages``."""
+    return [m for m in modules if any(m == f or m.startswith(f + ".") for f in packages)]
 
 
 @pytest.mark.parametrize(
@@ -90,6 +102,35 @@ def test_light_commands_import_no_sdk(tmp_path: Path, args: tuple[str, ...]) -> 
     assert result.returncode == 0, result.stderr
     assert "aftershock.cli.main" in modules  # the listing is of the real command
     assert forbidden(modules) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("--help",), id="help"),
+        pytest.param(("--version",), id="version"),
+        pytest.param(("validate", "--help"), id="validate-help"),
+        pytest.param(("run", "--help"), id="run-help"),
+        pytest.param(("heal", "--help"), id="heal-help"),
+        pytest.param(("import", "chaostoolkit", "--help"), id="import-help"),
+    ],
+)
+def test_help_loads_no_model(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Listing commands and options builds no document model and loads no YAML parser."""
+    result, modules = imported_by(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert "aftershock.cli.main" in modules
+    assert forbidden(modules, FORBIDDEN + MODEL) == []
+
+
+def test_the_check_sees_the_model_and_logging(tmp_path: Path) -> None:
+    """The listing is not vacuous: validate loads the model; a logging command, structlog."""
+    _, modules = imported_by(tmp_path, "validate", str(EXAMPLE))
+    assert "aftershock.model" in modules
+    assert "yaml" in modules
+    result, modules = imported_by(tmp_path, "lever", "status")
+    assert result.returncode == 0, result.stderr
+    assert "structlog" in modules
 
 
 @pytest.mark.parametrize("option", ["--out", "--docs"])

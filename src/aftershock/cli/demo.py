@@ -20,8 +20,6 @@ from rich.text import Text
 from aftershock.cli.common import fail, os_reason, output_dir_problem, settings_or_exit
 from aftershock.cli.run import execute, load_policy
 from aftershock.errors import JournalError
-from aftershock.loading import load_file
-from aftershock.model.experiment import Experiment
 
 __all__ = ["demo"]
 
@@ -124,6 +122,8 @@ def demo(
 
     Exit codes are ``run``'s; 2 also when ``--dir`` or ``$AFTERSHOCK_HOME`` is unusable.
     """
+    from aftershock.loading import load_file
+    from aftershock.model.experiment import Experiment
     from aftershock.reporting import REPORT_FILES, load_run, write_report
 
     settings = settings_or_exit()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -11,8 +10,6 @@ import typer
 
 from aftershock.cli.common import listen_address, settings_or_exit
 from aftershock.errors import AftershockError, ExperimentInvalid
-from aftershock.loading import load_paths
-from aftershock.model.policy import HealingPolicy
 
 __all__ = ["heal"]
 
@@ -37,7 +34,11 @@ def heal(
     Exit 2 for invalid policies, settings or an unusable $AFTERSHOCK_HOME; 4 when
     the healer cannot start (a driver, its state files, the listen address).
     """
+    import asyncio
+
     from aftershock import runtime
+    from aftershock.loading import load_paths
+    from aftershock.model.policy import HealingPolicy
 
     settings = settings_or_exit()
     documents, problems = load_paths(policies, allowlist=settings.allow)

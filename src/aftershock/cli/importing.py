@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from aftershock.cli.common import EXIT_INVALID, fail, os_reason, output_dir_problem
-from aftershock.loading import UnreadableFile, read_source
-from aftershock.loading.problems import escape_text, make_problem
 
 if TYPE_CHECKING:
     # The translator loads when the command runs, not for ``--help``.
@@ -47,6 +45,8 @@ def _output_names(paths: list[Path]) -> list[str]:
 
 def _translate(path: Path) -> ImportResult | None:
     from aftershock.importing import NotChaosToolkit, import_chaostoolkit
+    from aftershock.loading import UnreadableFile, read_source
+    from aftershock.loading.problems import make_problem
 
     try:
         raw = read_source(path)
@@ -73,6 +73,8 @@ def chaostoolkit(
     ] = None,
 ) -> None:
     """Translate Chaos Toolkit experiments; what does not translate is kept as comments."""
+    from aftershock.loading.problems import escape_text
+
     names = _output_names(files) if out_dir is not None else []
     if out_dir is not None and (problem := output_dir_problem(out_dir, tuple(names), "-o")):
         fail(problem)

@@ -1,11 +1,20 @@
-"""The ``aftershock`` command."""
+"""The ``aftershock`` command.
+
+Commands load what they use: every command module imports only typer, rich and
+the standard library at import time, and its body imports the loader, the
+model, the runtime or a driver when it runs. Logging is set up when a command
+that logs starts running, after its options are parsed, so ``--help`` of any
+command, ``validate`` and ``schema`` start without the runtime, any driver SDK
+or structlog (``tests/e2e/test_cli_imports.py`` checks it).
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
+from typer.core import TyperCommand
 
 from aftershock import __version__
 from aftershock.cli import run as run_cmds
@@ -19,7 +28,6 @@ from aftershock.cli.operator import operator
 from aftershock.cli.proxy import proxy
 from aftershock.cli.schedule import schedule
 from aftershock.errors import AftershockError
-from aftershock.observability.logging import LogFormat, configure_logging
 
 __all__ = ["app", "main"]
 
@@ -30,6 +38,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+LogFormat = Literal["auto", "json", "console"]
+"""``--log-format``: ``aftershock.observability.logging.LogFormat``, named here for the help."""
+
+
+class _Logging(TyperCommand):
+    """A command that logs: logging is set up with the root options just before it runs.
+
+    Not while listing or parsing: ``run --help`` exits before ``invoke``.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # ctx: the click Context typer vendors (private)
+        from aftershock.observability.logging import configure_logging
+
+        root = ctx.find_root().params
+        configure_logging(root["log_level"], root["log_format"])
+        return super().invoke(ctx)
 
 
 def _version(value: bool) -> None:
@@ -47,22 +73,24 @@ def _root(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "warning",
     log_format: Annotated[LogFormat, typer.Option(help="auto, json or console.")] = "auto",
 ) -> None:
-    """Chaos experiments and self-healing, booked against SLO error budgets."""
-    configure_logging(log_level, log_format)
+    """Chaos experiments and self-healing, booked against SLO error budgets.
+
+    The logging options are read by the commands that log (``_Logging``) when they run.
+    """
 
 
-app.command()(demo)
+app.command(cls=_Logging)(demo)
 app.command()(validate_cmds.validate)
 app.command()(validate_cmds.schema)
-app.command()(proxy)
-app.command()(run_cmds.run)
-app.command()(heal)
-app.command()(run_cmds.recover)
-app.command()(run_cmds.report)
-app.command()(history)
-app.command()(run_cmds.lever)
-app.command()(schedule)
-app.command()(operator)
+app.command(cls=_Logging)(proxy)
+app.command(cls=_Logging)(run_cmds.run)
+app.command(cls=_Logging)(heal)
+app.command(cls=_Logging)(run_cmds.recover)
+app.command(cls=_Logging)(run_cmds.report)
+app.command(cls=_Logging)(history)
+app.command(cls=_Logging)(run_cmds.lever)
+app.command(cls=_Logging)(schedule)
+app.command(cls=_Logging)(operator)
 app.add_typer(import_app, name="import")
 
 

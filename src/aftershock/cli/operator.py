@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -59,6 +58,8 @@ def operator(
     ] = 15.0,
 ) -> None:
     """Run the Kubernetes operator: Experiment and HealingPolicy resources, one acting replica."""
+    import asyncio
+
     try:
         settings = load_settings()
     except AftershockError as exc:

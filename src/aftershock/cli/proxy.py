@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from typing import Annotated
 
@@ -23,6 +22,8 @@ def proxy(
     listen: Annotated[str, typer.Option(help="Address of the HTTP API.")] = "127.0.0.1:8474",
 ) -> None:
     """Serve the Toxiproxy HTTP API and proxies until interrupted."""
+    import asyncio
+
     from aftershock.proxy.server import serve
 
     host, port = _split(listen)

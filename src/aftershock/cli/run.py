@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,20 +21,19 @@ from aftershock.cli.common import (
 )
 from aftershock.cli.history import history  # its own module; kept importable from here
 from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, JournalError
-from aftershock.loading import load_file
-from aftershock.loading.loader import policy_path
-from aftershock.model.experiment import Experiment
-from aftershock.model.policy import HealingPolicy
 
 if TYPE_CHECKING:
-    # The runtime, the reports and the live display load when a command uses them,
-    # so ``validate``, ``schema`` and ``--help`` start without them.
+    # The loader and document model, the runtime, the reports and the live display
+    # load when a command uses them, so ``validate``, ``schema`` and ``--help``
+    # start without them.
     from collections.abc import Coroutine
 
     from rich.live import Live
 
     from aftershock import runtime
     from aftershock.cli.progress import Progress
+    from aftershock.model.experiment import Experiment
+    from aftershock.model.policy import HealingPolicy
     from aftershock.model.results import RunResult
     from aftershock.settings import Settings
 
@@ -48,6 +46,10 @@ EXIT_ERRORED = 4
 
 def load_policy(experiment: Experiment, source: Path, settings: Settings) -> HealingPolicy | None:
     """The healing policy an experiment names (``healingPolicy``, relative to its file)."""
+    from aftershock.loading import load_file
+    from aftershock.loading.loader import policy_path
+    from aftershock.model.policy import HealingPolicy
+
     if experiment.spec.healing_policy is None:
         return None
     path = policy_path(source, experiment.spec.healing_policy)
@@ -65,6 +67,9 @@ def load_policy(experiment: Experiment, source: Path, settings: Settings) -> Hea
 
 
 def _experiment(path: Path, name: str | None, settings: Settings) -> Experiment:
+    from aftershock.loading import load_file
+    from aftershock.model.experiment import Experiment
+
     try:
         documents = load_file(path, allowlist=settings.allow)
     except ExperimentInvalid as exc:
@@ -206,6 +211,8 @@ def execute(
     force: bool = False,
 ) -> runtime.RunOutcome:
     """Run with live progress and SIGINT/SIGTERM handling; print the summary; map errors."""
+    import asyncio
+
     from rich.live import Live
 
     from aftershock import runtime
@@ -253,6 +260,8 @@ def execute(
 async def _refreshing(
     coro: Coroutine[Any, Any, runtime.RunOutcome], live: Live, progress: Progress
 ) -> runtime.RunOutcome:
+    import asyncio
+
     task = asyncio.ensure_future(coro)
     while not task.done():
         live.update(progress.render())
@@ -304,6 +313,8 @@ def report(
 
 def recover() -> None:
     """Revert every journaled fault that has no revert record."""
+    import asyncio
+
     from aftershock import runtime
 
     settings = settings_or_exit()

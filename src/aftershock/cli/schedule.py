@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +30,8 @@ def schedule(
 
     Exit 2 when DIR, the settings or $AFTERSHOCK_HOME cannot be used.
     """
+    import asyncio
+
     from aftershock.scheduling import run_schedule
 
     settings = settings_or_exit()

@@ -1,4 +1,8 @@
-"""``aftershock validate`` and ``aftershock schema``."""
+"""``aftershock validate`` and ``aftershock schema``.
+
+The loader, the document model and the schema generators load when the command
+runs: neither command needs a driver, the runtime or the other's modules.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,6 @@ from rich.console import Console
 
 from aftershock.cli.common import fail, os_reason, output_dir_problem
 from aftershock.errors import ConfigError
-from aftershock.loading import dump_yaml, load_paths
-from aftershock.model.reference import reference_docs
-from aftershock.model.schema import crd_manifests, json_schema
 from aftershock.settings import load_settings
 
 __all__ = ["schema", "validate"]
@@ -35,6 +36,8 @@ def validate(
     ] = False,
 ) -> None:
     """Check documents; print every problem as file:line:col: field: message (exit 2)."""
+    from aftershock.loading import load_paths
+
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
@@ -87,6 +90,10 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of both kinds or the CRD manifests (--crd); or write the docs."""
+    from aftershock.loading import dump_yaml
+    from aftershock.model.reference import reference_docs
+    from aftershock.model.schema import crd_manifests, json_schema
+
     if docs_dir is not None:
         if crd or out_dir is not None:
             fail("--docs writes the reference pages on its own; drop --crd and --out")
