@@ -112,10 +112,36 @@ TOOLS = {
 # ---------------------------------------------------------------- endpoint server
 
 
-def serve(port: int) -> None:
-    """The endpoint server: ``/ep/<i>`` (200, or 503 once down), ``/go``, ``/hook``."""
+class DownMarks:
+    """Makes the file ``<dir>/<i>`` when endpoint ``i`` goes down (nginx answers 503 for it)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._handles: list[asyncio.TimerHandle] = []
+
+    def schedule(self, offsets: dict[int, float]) -> None:
+        """Forget the last schedule; endpoint ``i`` goes down ``offsets[i]`` seconds from now."""
+        for handle in self._handles:
+            handle.cancel()
+        for old in self.directory.iterdir():
+            old.unlink()
+        loop = asyncio.get_running_loop()
+        self._handles = [loop.call_later(v, self._mark, i) for i, v in offsets.items()]
+
+    def _mark(self, i: int) -> None:
+        (self.directory / str(i)).touch()
+
+
+def serve(port: int, down_dir: str | None = None) -> None:
+    """The endpoint server: ``/ep/<i>`` (200, or 503 once down), ``/go``, ``/hook``.
+
+    With ``down_dir`` (nginx serves the endpoints) an endpoint going down is
+    also the file ``down_dir/<i>`` appearing at its moment: nginx answers 503
+    while it exists.
+    """
     down_at: dict[int, float] = {}
     hooks = 0
+    marks = DownMarks(Path(down_dir)) if down_dir else None
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal hooks
@@ -136,8 +162,11 @@ def serve(port: int) -> None:
                         status, answer = b"503 Service Unavailable", b"down"
                 elif path == b"/go":  # body: {"i": offset}; answers the base time
                     base = time.monotonic()
+                    offsets = {int(k): float(v) for k, v in json.loads(body).items()}
                     down_at.clear()
-                    down_at.update({int(k): base + v for k, v in json.loads(body).items()})
+                    down_at.update({i: base + v for i, v in offsets.items()})
+                    if marks is not None:
+                        marks.schedule(offsets)
                     answer = json.dumps({"base": base}).encode()
                 elif path == b"/hook":
                     hooks += 1
@@ -162,14 +191,10 @@ def serve(port: int) -> None:
         asyncio.run(main())
 
 
-def _start_server(port: int, cpu: int | None) -> subprocess.Popen[str]:
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    if cpu is not None:
-        os.sched_setaffinity(server.pid, {cpu})
+def _start_server(port: int, cpu: int | None, down_dir: str | None = None) -> subprocess.Popen[str]:
+    argv = [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port)]
+    argv += ["--down-dir", down_dir] if down_dir else []
+    server = subprocess.Popen(_taskset(argv, cpu), stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     if server.stdout.readline().strip() != "ready":
         raise RuntimeError("the endpoint server did not start")
@@ -231,9 +256,10 @@ class Sink:
         return next((t for t in self.unhealthy.get(name, []) if t >= down_at), None)
 
 
-def policy(n: int, port: int, *, act: bool) -> HealingPolicy:
-    """One watch and one playbook per endpoint."""
+def policy(n: int, port: int, *, act: bool, control: int = 0) -> HealingPolicy:
+    """One watch and one playbook per endpoint (``/hook`` on ``control``, else ``port``)."""
     base = f"http://127.0.0.1:{port}"
+    hook = f"http://127.0.0.1:{control or port}/hook"
     watch = {
         f"ep{i}": {
             "http": {"url": f"{base}/ep/{i}", "timeout": f"{TIMEOUT * 1000:g}ms"},
@@ -247,7 +273,7 @@ def policy(n: int, port: int, *, act: bool) -> HealingPolicy:
         {
             "name": f"hook-{i}",
             "when": {"unhealthy": f"ep{i}", "for": "0s" if act else "1h"},
-            "steps": [{"action": "http.call", "with": {"url": f"{base}/hook"}, "timeout": "2s"}],
+            "steps": [{"action": "http.call", "with": {"url": hook}, "timeout": "2s"}],
             "limits": {"maxAttempts": 1, "cooldown": "10m"},
         }
         for i in range(n)
@@ -296,6 +322,15 @@ class StepResult:
     """What the step's /readyz said at the end of the measurement."""
     healthz: str = ""
     """How /healthz answered while loaded (filled in by the bench process)."""
+    server_cpu: float = float("nan")
+    """The endpoint server's CPU (all its processes, in cores) while measuring."""
+    server: str = ""
+    """Which server served the endpoints (filled in by the bench process)."""
+
+    @property
+    def served_per_cpu(self) -> float:
+        """Samples served per CPU-second of the healer while measuring."""
+        return self.served / self.cpu if self.cpu else 0.0
 
 
 def _say(text: str) -> None:
@@ -357,15 +392,29 @@ async def _hooks(port: int) -> int:
 
 
 async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
-    n: int, port: int, seed: int, *, act: bool, shared: bool, health_port: int = 0
+    n: int,
+    port: int,
+    seed: int,
+    *,
+    act: bool,
+    shared: bool,
+    health_port: int = 0,
+    control: int = 0,
+    server_pids: tuple[int, ...] = (),
 ) -> StepResult:
-    """Watch ``n`` endpoints; take K of them down on cue; measure (runs in its own process)."""
+    """Watch ``n`` endpoints; take K of them down on cue; measure (runs in its own process).
+
+    ``control`` is the port of ``/go`` and ``/hook`` when nginx serves the
+    endpoints on ``port``; ``server_pids`` are the server's processes, whose
+    CPU is measured over the same window.
+    """
     import httpx
 
     rng = random.Random(seed * 100_003 + n)
     recorded = {f"ep{i}": Samples() for i in range(n)}
     probes: dict[str, Probe] = {}
-    the_policy = policy(n, port, act=act)
+    the_policy = policy(n, port, act=act, control=control)
+    control = control or port
     client = (
         httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
@@ -418,18 +467,20 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
     await asyncio.sleep(1.0)
     chosen = rng.sample(range(n), min(n // 2, 250))
     schedule = {i: rng.uniform(0.0, SPREAD) for i in chosen}
-    base = await _go(port, schedule)
+    base = await _go(control, schedule)
     _say(f"{n}: warm-up {time.monotonic() - started:.1f}s, measuring")
     cpu_from, wall_from = time.process_time(), time.monotonic()
+    server_from = sum(_cpu_seconds(pid) for pid in server_pids)
     done_from = sum(len(s.calls) for s in recorded.values())
     lags.clear()
     await asyncio.sleep(SPREAD + TAIL)
     until = time.monotonic()
     cpu = (time.process_time() - cpu_from) / (until - wall_from)
+    server_cpu = (sum(_cpu_seconds(pid) for pid in server_pids) - server_from) / (until - wall_from)
     served = (sum(len(s.calls) for s in recorded.values()) - done_from) / (until - wall_from)
     readiness = ready()
     readyz = "ready" if readiness.ready else readiness.reason
-    hooks = await _hooks(port)
+    hooks = await _hooks(control)
     # Graceful stop, timed (capped: the caller throws this process away afterwards).
     stopping = time.monotonic()
     stop: float | None = None
@@ -473,6 +524,7 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
         lag_p50=_pct(lags, 50),
         lag_p99=_pct(lags, 99),
         readyz=readyz,
+        server_cpu=server_cpu if server_pids else float("nan"),
     )
 
 
@@ -543,11 +595,65 @@ class HealthPoller:
         )
 
 
-def _step_process(n: int, port: int, args: argparse.Namespace, cpu: int) -> StepResult:
+class EndpointServer:
+    """A step's endpoint server, pinned to ``cpu``: nginx, or this file's Python server.
+
+    With nginx (``workers`` worker processes) the Python server still takes
+    ``/go`` and ``/hook`` on its own port and makes the ``down/<i>`` files
+    nginx answers 503 for.
+    """
+
+    def __init__(self, kind: str, cpu: int | None, workers: int = 1) -> None:
+        self.kind, self.cpu, self.workers = kind, cpu, workers
+        self.port = self.control = 0
+        self.pids: tuple[int, ...] = ()
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> EndpointServer:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.port = _free_port()
+        if self.kind == "python":
+            server = _start_server(self.port, self.cpu)
+            self._stack.callback(_stop, server)
+            self.pids = (server.pid,)
+            return
+        tmp = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="aftershock-bench-"))
+        Path(tmp).chmod(0o755)  # nginx's workers (an unprivileged user) look into down/
+        (Path(tmp) / "down").mkdir()
+        conf = Path(tmp) / "nginx.conf"
+        ep = EP_FLIPPING.format(dir=tmp)
+        conf.write_text(NGINX_CONF.format(dir=tmp, port=self.port, workers=self.workers, ep=ep))
+        nginx = _pinned(["nginx", "-c", str(conf), "-p", tmp], self.cpu)
+        self._stack.callback(_stop, nginx)
+        _wait_listening(self.port, "nginx")
+        self.control = _free_port()
+        control = _start_server(self.control, self.cpu, down_dir=str(Path(tmp) / "down"))
+        self._stack.callback(_stop, control)
+        self.pids = (*_children(nginx.pid), control.pid)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def describe(self) -> str:
+        if self.kind == "python":
+            return "one asyncio process, N paths on one port"
+        return f"nginx, {self.workers} worker{'s' if self.workers > 1 else ''}"
+
+
+def _step_process(n: int, server: EndpointServer, args: argparse.Namespace, cpu: int) -> StepResult:
     """Run one step in a fresh process pinned to ``cpu``; return its figures."""
     health_port = _free_port()
     argv = [sys.executable, str(Path(__file__).resolve()), "step", "--n", str(n)]
-    argv += ["--port", str(port), "--seed", str(args.seed), "--health-port", str(health_port)]
+    argv += ["--port", str(server.port), "--seed", str(args.seed)]
+    argv += ["--health-port", str(health_port), "--control", str(server.control)]
+    argv += ["--server-pids", ",".join(map(str, server.pids))]
     argv += ["--no-action"] * args.no_action + ["--shared-client"] * args.shared_client
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     os.sched_setaffinity(child.pid, {cpu})
@@ -563,12 +669,13 @@ def _step_process(n: int, port: int, args: argparse.Namespace, cpu: int) -> Step
         raise RuntimeError(f"step {n} printed no result (exit {child.returncode})")
     result = StepResult(**json.loads(lines[-1]))
     result.healthz = poller.summary()
+    result.server = server.describe()
     return result
 
 
 # ------------------------------------------------------ side by side with blackbox_exporter
 
-NGINX_CONF = """worker_processes 1;
+NGINX_CONF = """worker_processes {workers};
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
@@ -584,10 +691,18 @@ http {{
   scgi_temp_path {dir}/scgi;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
-    location /ep/ {{ default_type text/plain; return 200 "ok"; }}
+    {ep}
   }}
 }}
 """
+
+EP_PLAIN = 'location /ep/ { default_type text/plain; return 200 "ok"; }'
+EP_FLIPPING = """location ~ ^/ep/(?<ep>[0-9]+)$ {{
+      default_type text/plain;
+      if (-f {dir}/down/$ep) {{ return 503 "down"; }}
+      return 200 "ok";
+    }}"""
+"""The step's endpoints: 503 while the file ``down/<i>`` exists (the control server makes it)."""
 
 BLACKBOX_CONF = """modules:
   http_2xx:
@@ -649,14 +764,23 @@ def _wait_listening(port: int, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port}")
 
 
+def _taskset(argv: list[str], cpu: int | None) -> list[str]:
+    """``argv`` pinned to ``cpu`` from its start (so processes it forks at once are pinned too)."""
+    return argv if cpu is None else ["taskset", "-c", str(cpu), *argv]
+
+
 def _pinned(argv: list[str], cpu: int | None, **kwargs: Any) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
-    if cpu is not None:
-        os.sched_setaffinity(process.pid, {cpu})
-    return process
+    return subprocess.Popen(
+        _taskset(argv, cpu), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -670,7 +794,7 @@ def side_by_side(n: int, healer_cpu: int, server_cpu: int | None) -> Rates:
     with tempfile.TemporaryDirectory(prefix="aftershock-bench-") as tmp:
         nginx_port, blackbox_port = _free_port(), _free_port()
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=tmp, port=nginx_port))
+        conf.write_text(NGINX_CONF.format(dir=tmp, port=nginx_port, workers=1, ep=EP_PLAIN))
         nginx = _pinned(["nginx", "-c", str(conf), "-p", tmp], server_cpu)
         try:
             _wait_listening(nginx_port, "nginx")
@@ -792,10 +916,13 @@ def _print_rates(rates: Rates) -> None:
 def _print_overload(results: list[StepResult], rates: Rates | None) -> None:
     capacity = rates.aftershock if rates is not None else None
     for r in results:
+        overloaded = capacity is not None and r.n / EVERY > capacity
         line = (
-            f"{r.n} endpoints: served {r.served:,.0f} samples/s, cpu {r.cpu:.0%}, "
-            f"lag p50 {_ms(r.lag_p50)} p99 {_ms(r.lag_p99)}, /readyz: {r.readyz}; "
-            f"/healthz: {r.healthz}"
+            f"{r.n} endpoints{' (more than the unloaded capacity)' if overloaded else ''}: "
+            f"served {r.served:,.0f} samples/s ({r.served_per_cpu:,.0f} per healer CPU-s), "
+            f"lag (aftershock_probe_lag_seconds) p50 {_ms(r.lag_p50)} p99 {_ms(r.lag_p99)}, "
+            f"/readyz: {r.readyz}; /healthz: {r.healthz}; healer cpu {r.cpu:.0%}, "
+            f"server ({r.server}) cpu {_share(r.server_cpu)}"
         )
         if capacity:
             want = min(r.n / EVERY, capacity)
@@ -808,6 +935,21 @@ def _print_overload(results: list[StepResult], rates: Rates | None) -> None:
         print(line)
 
 
+def _share(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.0%}"
+
+
+def _overload_step(spec: str, steps: list[int], rates: Rates | None) -> int | None:
+    """The endpoint count of the overload step: ``auto`` is 1.3x the capacity, in thousands."""
+    if spec == "auto":
+        if rates is None or not rates.aftershock:
+            return None
+        n = math.ceil(1.3 * rates.aftershock * EVERY / 1000) * 1000
+    else:
+        n = int(spec)
+    return n if n and n not in steps else None
+
+
 def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument(
@@ -817,9 +959,25 @@ def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
     parser.add_argument("--n", type=int, default=0, help="step: how many endpoints")
     parser.add_argument("--steps", default="1000,3000", help="endpoint counts")
     parser.add_argument(
+        "--overload",
+        default="auto",
+        help="one more step with this many endpoints (auto: 1.3x the measured capacity; 0: none)",
+    )
+    parser.add_argument(
         "--rate-endpoints", type=int, default=1000, help="endpoints of the side-by-side run"
     )
     parser.add_argument("--health-port", type=int, default=0, help="step: /healthz port")
+    parser.add_argument("--control", type=int, default=0, help="step: /go and /hook port")
+    parser.add_argument("--server-pids", default="", help="step: the server's processes")
+    parser.add_argument("--down-dir", help="serve: make down/<i> files for nginx")
+    parser.add_argument(
+        "--server",
+        choices=["nginx", "python"],
+        help="what serves the steps' endpoints (default: nginx when installed)",
+    )
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="nginx worker processes of the steps"
+    )
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument(
         "--no-action", action="store_true", help="playbooks never fire (watching only)"
@@ -831,7 +989,7 @@ def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
     )
     args = parser.parse_args()
     if args.mode == "serve":
-        serve(args.port)
+        serve(args.port, args.down_dir)
         return
     if args.mode == "rate":
         print(json.dumps(asyncio.run(run_rate(args.n, args.port))), flush=True)
@@ -845,6 +1003,8 @@ def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
                 act=not args.no_action,
                 shared=args.shared_client,
                 health_port=args.health_port,
+                control=args.control,
+                server_pids=tuple(int(pid) for pid in args.server_pids.split(",") if pid),
             )
         )
         print(json.dumps(asdict(result)), flush=True)
@@ -852,11 +1012,13 @@ def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
     steps = [int(s) for s in args.steps.split(",") if s]
     cores = sorted(os.sched_getaffinity(0))
     healer_cpu, server_cpu = cores[0], (cores[1] if len(cores) > 1 else None)
+    kind = args.server or ("nginx" if shutil.which("nginx") else "python")
+    described = EndpointServer(kind, server_cpu, args.server_workers).describe()
     load = os.getloadavg()
     print(
         f"healer benchmark: every {EVERY:g}s, timeout {TIMEOUT * 1000:g}ms, "
         f"unhealthyAfter {UNHEALTHY_AFTER}; the healer (one process per step) pinned to "
-        f"CPU {healer_cpu}, the endpoint server (one asyncio process, N paths on one port) "
+        f"CPU {healer_cpu}, the endpoint server ({described}) "
         f"to CPU {server_cpu if server_cpu is not None else 'any'}; "
         f"playbooks {'call /hook' if not args.no_action else 'never fire'}; "
         f"{'one shared HTTP client' if args.shared_client else 'one HTTP client per probe'}; "
@@ -874,16 +1036,13 @@ def main() -> None:  # noqa: PLR0915 - the bench's whole run, in order
     else:
         rates = side_by_side(args.rate_endpoints, healer_cpu, server_cpu)
         _print_rates(rates)
+    extra = _overload_step(args.overload, steps, rates)
+    steps += [extra] if extra else []
     results = []
     for n in steps:
-        port = _free_port()
-        server = _start_server(port, server_cpu)
         t0 = time.monotonic()
-        try:
-            results.append(_step_process(n, port, args, healer_cpu))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        with EndpointServer(kind, server_cpu, args.server_workers) as server:
+            results.append(_step_process(n, server, args, healer_cpu))
         _say(f"{n} endpoints: step took {time.monotonic() - t0:.0f}s")
     print()
     print(_table(results))
