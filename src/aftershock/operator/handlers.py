@@ -351,8 +351,8 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return state.kube.connection_info()
+    async def login(**_: Any) -> kopf.AiohttpSession:
+        return state.kube.kopf_session()
 
     @kopf.on.resume(GROUP, VERSION, EXPERIMENTS, registry=registry)
     @kopf.on.create(GROUP, VERSION, EXPERIMENTS, registry=registry)
