@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from aftershock.drivers.toxiproxy.client import ToxiproxyClient
-from aftershock.journal.faults import outstanding_resources
 from aftershock.journal.reading import JOURNAL_VERSION, outstanding, read_journal
+from aftershock.journal.resources import outstanding_resources
 from aftershock.proxy.server import EmbeddedToxiproxy
 from aftershock.reporting import load_run, render_markdown
 

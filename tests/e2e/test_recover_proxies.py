@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from aftershock.journal.faults import outstanding_resources
 from aftershock.journal.reading import outstanding
+from aftershock.journal.resources import outstanding_resources
 from tests.support.docker import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from aftershock.drivers.toxiproxy import PROXY, ToxiproxyDriver
 from aftershock.errors import ConfigError
-from aftershock.journal.faults import FaultJournal, outstanding_resources
+from aftershock.journal.faults import FaultJournal
 from aftershock.journal.reading import JournalProblem, outstanding
+from aftershock.journal.resources import outstanding_resources
 from aftershock.model.targets import TargetKind
 from aftershock.ports import Handle
 from aftershock.runtime.local import LocalRunRegistry

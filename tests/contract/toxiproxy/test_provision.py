@@ -19,8 +19,9 @@ from aftershock.drivers.toxiproxy import PROXY, ToxiproxyDriver
 from aftershock.drivers.toxiproxy.client import ToxiproxyClient
 from aftershock.drivers.toxiproxy.resources import Proxy
 from aftershock.errors import DriverUnavailable
-from aftershock.journal.faults import FaultJournal, outstanding_resources
+from aftershock.journal.faults import FaultJournal
 from aftershock.journal.reading import read_journal
+from aftershock.journal.resources import outstanding_resources
 from aftershock.model.faults import TOXIPROXY_LATENCY
 from aftershock.model.targets import TargetKind, TargetSpec, ToxiproxyTarget
 from aftershock.ports import FaultRequest, Handle

@@ -25,7 +25,8 @@ from aftershock.journal import (
     runs,
     scan_journal,
 )
-from aftershock.journal.faults import RESOURCE_EVENTS, outstanding_resources
+from aftershock.journal.faults import RESOURCE_EVENTS
+from aftershock.journal.resources import outstanding_resources
 from aftershock.model.secrets import Secret
 from aftershock.model.targets import TargetKind
 from aftershock.ports import Handle
