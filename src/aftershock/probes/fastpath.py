@@ -3,8 +3,8 @@
 A healer samples hundreds of endpoints a second, and the cost that limits it
 is the CPU each sample spends in the HTTP client. This engine is the floor of
 that cost on asyncio: one ``asyncio.Protocol`` per keep-alive connection, the
-request encoded once and cached, the response parsed by ``h11wire`` straight
-from ``data_received`` into the future the probe awaits. No pool, no
+request encoded once (``h11request``) and cached, the response parsed by
+``h11wire`` straight from ``data_received`` into the future the probe awaits. No pool, no
 streams, no per-request task. It does one thing: a request to an ``http://``
 URL without proxies; ``https://`` and everything else stay with httpx
 (``probes/http.py``), which the factory chooses for them.
@@ -25,14 +25,8 @@ import socket
 from collections.abc import Mapping
 from typing import Final
 
-from aftershock.probes.h11wire import (
-    ProtocolError,
-    Response,
-    ResponseParser,
-    Target,
-    encode_request,
-    parse_target,
-)
+from aftershock.probes.h11request import Target, encode_request, parse_target
+from aftershock.probes.h11wire import ProtocolError, Response, ResponseParser
 from aftershock.probes.http import BODY_LIMIT, Fetched, FetchError
 from aftershock.probes.stopwatch import format_seconds
 

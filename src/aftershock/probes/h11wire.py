@@ -1,8 +1,9 @@
-"""HTTP/1.1 on the wire for the fast probe engine: request bytes and a response parser.
+"""HTTP/1.1 on the wire for the fast probe engine: the response parser.
 
-No I/O here: ``encode_request`` builds the bytes of one request and
-``ResponseParser`` is fed the bytes a connection receives until it returns a
-complete ``Response``. The connection (``probes/fastpath.py``) only moves bytes.
+No I/O here: ``ResponseParser`` is fed the bytes a connection receives until
+it returns a complete ``Response``; the request side (``Target``,
+``encode_request``) is in ``probes/h11request.py``. The connection
+(``probes/fastpath.py``) only moves bytes.
 
 The parser accepts what health endpoints send (``Content-Length``, chunked
 and close-delimited bodies, interim 1xx answers, gzip/deflate if a server
@@ -15,21 +16,11 @@ body costs more than a new connection).
 
 from __future__ import annotations
 
-import base64
 import zlib
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import unquote, urlsplit
 
-__all__ = [
-    "HEAD_LIMIT",
-    "ProtocolError",
-    "Response",
-    "ResponseParser",
-    "Target",
-    "encode_request",
-    "parse_target",
-]
+__all__ = ["HEAD_LIMIT", "ProtocolError", "Response", "ResponseParser"]
 
 HEAD_LIMIT: Final = 64 * 1024
 """Bytes of status line and headers accepted; a health endpoint's head is far smaller."""
@@ -44,76 +35,6 @@ _HEAD, _LENGTH, _UNTIL_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _
 
 class ProtocolError(Exception):
     """The server's bytes are not an HTTP/1.x response; the text says what was wrong."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a URL points and what its request line and Host header carry."""
-
-    host: str
-    port: int
-    path: str
-    authority: str
-    authorization: str | None
-    """``Basic ...`` from user info in the URL, as other HTTP clients send it."""
-
-
-def parse_target(url: str) -> Target:
-    """Split an ``http://`` URL; ``ValueError`` names what is wrong with it."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
-        msg = f"unsupported scheme {parts.scheme!r} (the fast engine speaks plain http)"
-        raise ValueError(msg)
-    host = parts.hostname
-    if not host:
-        msg = "no host in URL"
-        raise ValueError(msg)
-    port = parts.port or 80  # .port raises ValueError for a port out of range
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    if any(c in path for c in " \r\n") or any(c in host for c in " \r\n/"):
-        msg = "URL contains whitespace or control characters"
-        raise ValueError(msg)
-    shown = f"[{host}]" if ":" in host else host
-    authority = shown if port == 80 else f"{shown}:{port}"
-    authorization = None
-    if parts.username is not None or parts.password is not None:
-        user, password = unquote(parts.username or ""), unquote(parts.password or "")
-        authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    return Target(host, port, path, authority, authorization)
-
-
-def encode_request(
-    method: str,
-    target: Target,
-    headers: dict[str, str],
-    body: bytes | None,
-    *,
-    user_agent: str,
-) -> bytes:
-    """The bytes of one keep-alive request; header names and values must not break lines."""
-    given = {name.lower() for name in headers}
-    lines = [f"{method} {target.path} HTTP/1.1"]
-    if "host" not in given:
-        lines.append(f"Host: {target.authority}")
-    if "user-agent" not in given:
-        lines.append(f"User-Agent: {user_agent}")
-    if "accept" not in given:
-        lines.append("Accept: */*")
-    if target.authorization is not None and "authorization" not in given:
-        lines.append(f"Authorization: {target.authorization}")
-    for name, value in headers.items():
-        if any(c in name or c in value for c in "\r\n") or not name:
-            msg = f"header {name!r} contains a line break or is empty"
-            raise ValueError(msg)
-        lines.append(f"{name}: {value}")
-    if body is not None and "content-length" not in given:
-        lines.append(f"Content-Length: {len(body)}")
-    elif body is None and method in ("POST", "PUT", "PATCH") and "content-length" not in given:
-        lines.append("Content-Length: 0")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + body if body else head
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ A host holds what all its healers share: the state store, the event sinks
 task that follows the target leases of running experiments: a healer stands
 back on a target a run holds unless the experiment lets healers act
 (``spec.healing: allow``, or ``expect.healedBy``), and its status says which
-run holds it.
+run holds it (``runtime/standback.py``).
 For each healer it holds what that healer alone holds: its drivers (its own,
 or borrowed from the caller), its probes and their shared HTTP client, and
 its task. Leaving a healer's :meth:`HealerHost.healing` block, or the host,
@@ -56,7 +56,8 @@ from aftershock.observability.metrics import FanOut, HealerMetrics, MeteredProbe
 from aftershock.ports import Clock, Event, EventSink, Probe
 from aftershock.probes.factory import build_probe, shared_client
 from aftershock.runtime.local import LocalTargetLeases
-from aftershock.runtime.stores import TargetClaim, TargetLeases
+from aftershock.runtime.standback import PAUSE_POLL_SECONDS, StandBack
+from aftershock.runtime.stores import TargetLeases
 from aftershock.runtime.wiring import build_drivers
 from aftershock.sampling import SampleGate
 from aftershock.settings import Settings
@@ -65,9 +66,6 @@ __all__ = ["AUDIT_LOG", "PAUSE_POLL_SECONDS", "HealerHost", "HealingNotes", "Not
 
 AUDIT_LOG: Final = Path("audit") / "healer.jsonl"
 """The healers' audit log, under ``$AFTERSHOCK_HOME``."""
-
-PAUSE_POLL_SECONDS: Final = 1.0
-"""How often a daemon's host reads the target leases of running experiments."""
 
 _log = structlog.get_logger("aftershock.heal")
 
@@ -105,11 +103,8 @@ class HealerHost:
         self.metrics = metrics
         self._sinks = tuple(sinks)
         self._audit_path = audit
-        self._leases = leases
+        self._standback = StandBack(leases) if leases is not None else None
         self._healers: list[Healer] = []
-        self._claims: list[TargetClaim] = []
-        self._paused: dict[int, dict[str, str]] = {}
-        """Per healer (by id): each target it stands back on, and why."""
         self._events: FanOut | None = None
         self._stack: AsyncExitStack | None = None
         self.gate = SampleGate(
@@ -201,8 +196,10 @@ class HealerHost:
             if self.metrics is not None:
                 sinks.append(self.metrics)
             self._events = FanOut(sinks)
-            if self._leases is not None:
-                follower = asyncio.create_task(self._follow_pauses(), name="aftershock-pauses")
+            if self._standback is not None:
+                follower = asyncio.create_task(
+                    self._standback.follow(lambda: self._healers), name="aftershock-pauses"
+                )
                 stack.push_async_callback(_cancel, follower)
         except BaseException:
             await stack.aclose()
@@ -284,10 +281,10 @@ class HealerHost:
                 status = healer.status()
                 for watch in status.watches:
                     self.metrics.watch_state(status.policy, watch.name, watch.target, watch.phase)
-            if self._leases is not None:
+            if self._standback is not None:
                 # Stand back before the first sample, not after the next poll of the leases.
-                await self._read_claims()
-            self._stand_back(healer)
+                await self._standback.read()
+                self._standback.apply(healer)
             self._healers.append(healer)
             stack.callback(self._forget, healer)
             healer.start()
@@ -334,47 +331,10 @@ class HealerHost:
         assert self._events is not None  # set together with the stack
         return self._events
 
-    # ------------------------------------------------------------ target leases
-    async def _read_claims(self) -> None:
-        assert self._leases is not None
-        try:
-            self._claims = await self._leases.held()
-        except Exception as exc:  # noqa: BLE001 - a failed read keeps the last claims
-            _log.warning("cannot read target leases", error=str(exc))
-
-    async def _follow_pauses(self) -> None:
-        while True:
-            await self._read_claims()
-            for healer in self._healers:
-                self._stand_back(healer)
-            await asyncio.sleep(PAUSE_POLL_SECONDS)
-
-    def _stand_back(self, healer: Healer) -> None:
-        """Pause the healer on the targets runs hold (and resume the ones released)."""
-        wanted: dict[str, str] = {}
-        for name, target in healer.policy.spec.targets.items():
-            keys = set(target.identities())
-            for claim in self._claims:
-                if not claim.healers and keys & set(claim.keys):
-                    wanted[name] = (
-                        f"target leased by run {claim.run_id} (experiment {claim.experiment!r},"
-                        " which does not let healers act: spec.healing or expect.healedBy)"
-                    )
-                    break
-        current = self._paused.setdefault(id(healer), {})
-        ended = [name for name in current if name not in wanted]
-        if ended:
-            healer.resume(ended)
-        for name, why in wanted.items():
-            if current.get(name) != why:
-                if name in current:
-                    healer.resume([name])
-                healer.pause([name], why)
-        self._paused[id(healer)] = wanted
-
     def _forget(self, healer: Healer) -> None:
         self._healers.remove(healer)
-        self._paused.pop(id(healer), None)
+        if self._standback is not None:
+            self._standback.forget(healer)
 
 
 async def _started_drivers(

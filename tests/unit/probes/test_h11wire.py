@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aftershock.probes.h11wire import (
-    ProtocolError,
-    Response,
-    ResponseParser,
-    encode_request,
-    parse_target,
-)
+from aftershock.probes.h11request import encode_request, parse_target
+from aftershock.probes.h11wire import ProtocolError, Response, ResponseParser
 
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
