@@ -9,15 +9,20 @@ emitted.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from aftershock.healer.events import ESCALATED, ESCALATION_FAILED, Emitter
 from aftershock.healer.incidents import Incident
 from aftershock.healer.matching import Match
 
-__all__ = ["EscalateFn", "Escalation", "Escalator"]
+__all__ = ["SENT_KEPT", "EscalateFn", "Escalation", "Escalator"]
+
+SENT_KEPT: Final = 1000
+"""Escalations an ``Escalator`` remembers: a daemon escalating for months stays bounded."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,8 +51,8 @@ class Escalator:
         self.emit = emit
         self.send = send
         self.dry_run = dry_run
-        self.sent: list[Escalation] = []
-        """Every escalation decided (also in a dry run), oldest first."""
+        self.sent: deque[Escalation] = deque(maxlen=SENT_KEPT)
+        """The last ``SENT_KEPT`` escalations decided (also in a dry run), oldest first."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     def escalate(
