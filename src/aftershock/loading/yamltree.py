@@ -23,12 +23,21 @@ from typing import Any, Final
 
 import yaml
 
+from aftershock.loading.composing import (
+    MAX_DEPTH,
+    MAX_NODES,
+    BoundedComposer,
+    BoundedLoader,
+    TreeError,
+    fast_loader,
+    too_deep,
+    too_many_nodes,
+)
+from aftershock.loading.composing import mark_position as _mark
 from aftershock.loading.envsubst import SubstitutionError, substitute
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Located", "TreeError", "compose_documents"]
 
-MAX_DEPTH: Final = 64
-MAX_NODES: Final = 100_000
 MAX_NUMBER_CHARS: Final = 100
 
 Path = tuple[str | int, ...]
@@ -36,6 +45,7 @@ _CORE: Final = "tag:yaml.org,2002:"
 _MERGE: Final = f"{_CORE}merge"
 _MAP: Final = f"{_CORE}map"
 _SEQ: Final = f"{_CORE}seq"
+_STR: Final = f"{_CORE}str"
 _NUMBER_TAGS: Final = frozenset({f"{_CORE}int", f"{_CORE}float"})
 # What PyYAML's scalar constructors raise on values their tag does not fit
 # (``!!bool maybe``: KeyError, ``!!int ""``: IndexError, ``!!timestamp ""``:
@@ -53,17 +63,6 @@ _CONSTRUCTOR_FAILURES: Final = (
 _SCANNER_FAILURES: Final = (ValueError, OverflowError, IndexError, KeyError, TypeError)
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
 _CONTEXT_RE: Final = re.compile(r"^while (?:parsing|scanning) an? (.+)$")
-
-
-class TreeError(Exception):
-    """A problem at a location: ``line``/``column`` are 1-based."""
-
-    def __init__(self, message: str, line: int, column: int, path: Path = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-        self.path = path
 
 
 @dataclass(slots=True)
@@ -91,54 +90,6 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _mark(mark: Any) -> tuple[int, int]:
-    """1-based line and column of a PyYAML mark (the start of the text if there is none)."""
-    if mark is None:
-        return 1, 1
-    return int(mark.line) + 1, int(mark.column) + 1
-
-
-def _too_many_nodes() -> str:
-    return f"document has more than {MAX_NODES} nodes (alias expansion bomb?)"
-
-
-def _too_deep() -> str:
-    return f"nesting deeper than {MAX_DEPTH} levels"
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader whose composer refuses too deep or too many nodes as it reads them.
-
-    PyYAML composes recursively, so ``[[[[...`` a thousand levels deep would
-    otherwise end in a RecursionError with no location at all.
-    """
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.depth = 0
-        self.composed = 0
-
-    def compose_document(self) -> yaml.Node | None:
-        self.composed = 0
-        return super().compose_document()
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            return super().compose_node(parent, index)
-        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-        where = _mark(event.start_mark)
-        self.composed += 1
-        if self.composed > MAX_NODES:
-            raise TreeError(_too_many_nodes(), *where)
-        if self.depth > MAX_DEPTH:
-            raise TreeError(_too_deep(), *where)
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
 class _Builder:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -152,12 +103,12 @@ class _Builder:
         """Count one produced node (built, merged or reached through an alias)."""
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise TreeError(_too_many_nodes(), *_pos(node), path)
+            raise TreeError(too_many_nodes(), *_pos(node), path)
 
     def build(self, node: yaml.Node, doc: Located, path: Path, depth: int) -> Any:
         self.count(node, path)
         if depth > MAX_DEPTH:
-            raise TreeError(_too_deep(), *_pos(node), path)
+            raise TreeError(too_deep(), *_pos(node), path)
         doc.marks[path] = _pos(node)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, doc, path)
@@ -241,6 +192,8 @@ class _Builder:
         return result
 
     def _construct(self, node: yaml.Node, path: Path) -> Any:
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value  # what SafeConstructor.construct_yaml_str returns, without the walk
         tag = node.tag.removeprefix(_CORE) if node.tag.startswith(_CORE) else node.tag
         if node.tag in _NUMBER_TAGS and isinstance(node.value, str):
             # Long numbers cost quadratic time (``1:59:59:...`` is a base-60 int in
@@ -275,36 +228,59 @@ class _Builder:
         return value
 
 
-def compose_documents(text: str, env: Mapping[str, str]) -> tuple[list[Located], TreeError | None]:
+def compose_documents(
+    text: str, env: Mapping[str, str], *, fast_path: bool = True
+) -> tuple[list[Located], TreeError | None]:
     """Every non-empty document of ``text`` up to the first syntax error, and that error.
 
     Documents before a broken one are still returned, so their problems are
-    reported together with the syntax error.
+    reported together with the syntax error. Text that libyaml parses and the
+    builder accepts without an error takes that path; anything else is read
+    again by the pure-Python parser, whose messages and marks are the ones
+    reported. ``fast_path=False`` reads with the Python parser alone: the
+    reference the shortcut is tested against.
     """
+    fast = fast_loader(text) if fast_path else None
+    if fast is not None:
+        try:
+            return _documents(fast, env), None
+        except Exception:  # noqa: BLE001, S110 - read again below; that path reports it
+            pass
+        finally:
+            fast.dispose()
     try:
-        loader = _BoundedLoader(text)
+        loader = BoundedLoader(text)
     except yaml.reader.ReaderError as exc:
         return [], _reader_error(exc, text)
     documents: list[Located] = []
     error: TreeError | None = None
-    builder = _Builder(env)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""):
-                continue
-            located = Located(data=None, line=node.start_mark.line + 1)
-            located.data = builder.build(node, located, (), 0)
-            documents.append(located)
+        documents = _documents(loader, env, documents)
     except (TreeError, yaml.YAMLError) as exc:
         error = _as_tree_error(exc, text, loader)
     except RecursionError:
-        error = TreeError(_too_deep(), *_mark(loader.get_mark()))
+        error = TreeError(too_deep(), *_mark(loader.get_mark()))
     except _SCANNER_FAILURES as exc:
         error = _scanner_failure(exc, loader, text)
     finally:
         loader.dispose()
     return documents, error
+
+
+def _documents(
+    loader: BoundedComposer, env: Mapping[str, str], into: list[Located] | None = None
+) -> list[Located]:
+    """Build every non-empty document the loader composes, appending to ``into`` as it goes."""
+    documents = [] if into is None else into
+    builder = _Builder(env)
+    while loader.check_node():
+        node = loader.get_node()
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.value == ""):
+            continue
+        located = Located(data=None, line=node.start_mark.line + 1)
+        located.data = builder.build(node, located, (), 0)
+        documents.append(located)
+    return documents
 
 
 def _scanner_failure(exc: Exception, loader: yaml.SafeLoader, text: str) -> TreeError:
