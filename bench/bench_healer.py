@@ -81,7 +81,7 @@ from typing import Any
 
 from aftershock.clock import SystemClock
 from aftershock.drivers.standalone import http_call
-from aftershock.healer import Healer
+from aftershock.healer import Healer, settle_heap
 from aftershock.model.policy import HealingPolicy
 from aftershock.observability.health import HealthServer, Readiness
 from aftershock.observability.metrics import HealerMetrics
@@ -326,6 +326,8 @@ class StepResult:
     """The endpoint server's CPU (all its processes, in cores) while measuring."""
     server: str = ""
     """Which server served the endpoints (filled in by the bench process)."""
+    settled: bool = False
+    """Whether ``settle_heap`` had frozen the heap by the end of the measurement."""
 
     @property
     def served_per_cpu(self) -> float:
@@ -457,6 +459,8 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
         await health.start("127.0.0.1", health_port)
     started = time.monotonic()
     healer.start()
+    # As HealerHost has it for aftershock heal: the heap is frozen once every watch sampled.
+    settling = asyncio.create_task(settle_heap([healer], SystemClock()))
     # warm-up: 99 % of the watches have answered twice (their clients are connected)
     warmup: float | None = None
     while time.monotonic() - started < WARMUP_CAP:
@@ -480,6 +484,8 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
     served = (sum(len(s.calls) for s in recorded.values()) - done_from) / (until - wall_from)
     readiness = ready()
     readyz = "ready" if readiness.ready else readiness.reason
+    settled = settling.done()
+    settling.cancel()
     hooks = await _hooks(control)
     # Graceful stop, timed (capped: the caller throws this process away afterwards).
     stopping = time.monotonic()
@@ -525,6 +531,7 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
         lag_p99=_pct(lags, 99),
         readyz=readyz,
         server_cpu=server_cpu if server_pids else float("nan"),
+        settled=settled,
     )
 
 
@@ -883,6 +890,7 @@ async def run_rate(n: int, port: int) -> dict[str, Any]:
         gate=SampleGate(clock=SystemClock()),
     )
     healer.start()
+    settling = asyncio.create_task(settle_heap([healer], SystemClock()))
     started = time.monotonic()
     while time.monotonic() - started < WARMUP_CAP:
         if sum(s.oks >= 2 for s in recorded.values()) >= 0.99 * n:
@@ -893,6 +901,7 @@ async def run_rate(n: int, port: int) -> dict[str, Any]:
     cpu_from = time.process_time()
     await asyncio.sleep(RATE_SECONDS)
     cpu = time.process_time() - cpu_from
+    settling.cancel()
     done = sum(len(s.calls) for s in recorded.values()) - before
     oks = sum(s.oks for s in recorded.values()) - oks_before
     return {"probes": done, "cpu": cpu, "ok": oks / done if done else 0.0}
@@ -921,7 +930,8 @@ def _print_overload(results: list[StepResult], rates: Rates | None) -> None:
             f"{r.n} endpoints{' (more than the unloaded capacity)' if overloaded else ''}: "
             f"served {r.served:,.0f} samples/s ({r.served_per_cpu:,.0f} per healer CPU-s), "
             f"lag (aftershock_probe_lag_seconds) p50 {_ms(r.lag_p50)} p99 {_ms(r.lag_p99)}, "
-            f"/readyz: {r.readyz}; /healthz: {r.healthz}; healer cpu {r.cpu:.0%}, "
+            f"/readyz: {r.readyz}; /healthz: {r.healthz}; healer cpu {r.cpu:.0%}"
+            f"{'' if r.settled else ' (heap not yet frozen)'}, "
             f"server ({r.server}) cpu {_share(r.server_cpu)}"
         )
         if capacity:

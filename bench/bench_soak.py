@@ -6,22 +6,22 @@ Run on demand: ``.venv/bin/python bench/bench_soak.py [--minutes 30] [--endpoint
 
 * **nginx** on 127.0.0.1 (one worker, pinned to the second core when there is
   one) serves ``/ep/<i>``: 200, or 503 while the file ``down/<i>`` exists in
-  the bench's directory; ``/hook`` and ``/alerts`` answer 200, ``/act/<i>``
-  404 while ``broken/<i>`` exists, else 200.
+  the bench's directory.
 * **the healer** is ``aftershock heal`` itself (this file with ``heal``, which
   runs the CLI in-process so ``--trace`` can take tracemalloc snapshots), with
   its own ``$AFTERSHOCK_HOME`` (SQLite state store, audit log), pinned to the
   first core, on a generated policy file: one watch per endpoint (``every: 1s``,
-  ``timeout: 500ms``, ``unhealthyAfter: 3``, ``healthyAfter: 2``); the
-  flapping endpoints have a playbook each: half call ``/hook`` (healed), half
-  call ``/act/<i>`` (see below; the policy escalates to ``/alerts``).
-* **flapping**: ``--flappers`` endpoints (default 20) go down for 10 s once per
-  90 s, their phases spread over the period, so watches turn unhealthy and
-  healthy again, incidents open and close, playbooks run and escalate all
-  through the soak. The escalating half call ``/act/<i>``, which answers 404
-  (a permanent error: the healer escalates at once) on every other outage and
-  200 on the rest (the remediation restores the target, which ends the
-  escalation episode, so the next broken outage escalates again).
+  ``timeout: 500ms``, ``unhealthyAfter: 3``, ``healthyAfter: 2``); each
+  flapping endpoint has a playbook: ``http.call`` to the bench's
+  ``/heal/<i>``, then ``wait.healthy``; the policy escalates to the bench's
+  ``/alerts``.
+* **flapping**: ``--flappers`` endpoints (default 20) go down once per 90 s,
+  their phases spread over the period, until the healer's ``/heal/<i>`` brings
+  them back (or for 20 s at most), so watches turn unhealthy and healthy again,
+  incidents open and close with an MTTR, and playbooks restore, all through
+  the soak. On every other outage of half of them ``/heal/<i>`` answers 404: a
+  permanent error, so the healer escalates; the next outage is healed, which
+  ends the escalation episode, so the one after escalates again.
 
 After a warm-up (``--warmup``, default 150 s: every watch's bounded sample
 series is full after 100 s), the bench reads the healer's RSS (``VmRSS`` of
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.server
 import os
 import re
 import shutil
@@ -61,7 +62,7 @@ TIMEOUT = 0.5
 LATE = 0.100
 TARGET_GROWTH = 0.05
 FLAP_PERIOD = 90.0
-FLAP_DOWN = 10.0
+FLAP_DOWN = 20.0
 
 NGINX_CONF = """worker_processes 1;
 daemon off;
@@ -84,20 +85,15 @@ http {{
       if (-f {dir}/down/$ep) {{ return 503 "down"; }}
       return 200 "ok";
     }}
-    location = /hook {{ return 200 "ok"; }}
-    location = /alerts {{ return 200 "ok"; }}
-    location ~ ^/act/(?<ep>[0-9]+)$ {{
-      if (-f {dir}/broken/$ep) {{ return 404 "no"; }}
-      return 200 "ok";
-    }}
   }}
 }}
 """
 
 
-def policy_yaml(n: int, port: int, flappers: list[int]) -> str:
+def policy_yaml(n: int, port: int, flappers: list[int], hook: int) -> str:
     """One watch per endpoint; a playbook per flapping endpoint; escalation to /alerts."""
     base = f"http://127.0.0.1:{port}"
+    heal = f"http://127.0.0.1:{hook}"
     lines = [
         "apiVersion: aftershock.dev/v1alpha1",
         "kind: HealingPolicy",
@@ -111,16 +107,17 @@ def policy_yaml(n: int, port: int, flappers: list[int]) -> str:
             f"every: {EVERY:g}s, unhealthyAfter: 3, healthyAfter: 2}}"
         )
     lines.append("  playbooks:")
-    for k, i in enumerate(flappers):
-        path = "/hook" if k % 2 == 0 else f"/act/{i}"
+    for i in flappers:
         lines += [
             f"    - name: heal-{i}",
             f"      when: {{unhealthy: ep{i}}}",
-            f"      steps: [{{action: http.call, with: {{url: '{base}{path}'}}, timeout: 2s}}]",
+            "      steps:",
+            f"        - {{action: http.call, with: {{url: '{heal}/heal/{i}'}}, timeout: 2s}}",
+            f"        - {{action: wait.healthy, with: {{probe: ep{i}, within: 10s}}}}",
             "      limits: {maxAttempts: 2, backoff: {initial: 1s, max: 5s}, cooldown: 30s}",
         ]
     lines += [
-        f"  escalate: {{webhook: {{url: '{base}/alerts'}}}}",
+        f"  escalate: {{webhook: {{url: '{heal}/alerts'}}}}",
         "  disruptionBudget: {max: 10000, per: 1h}",
         "  breaker: {failures: 1000, reset: 1m}",
     ]
@@ -188,46 +185,98 @@ def _cpu_seconds(pid: int) -> float:
 
 
 class Flapper:
-    """Takes the flapping endpoints down for FLAP_DOWN seconds once per FLAP_PERIOD."""
+    """Takes the flapping endpoints down once per FLAP_PERIOD; heals them when asked.
+
+    An endpoint is down (the file ``down/<i>``) from the start of its cycle
+    until the healer's playbook calls ``POST /heal/<i>`` on this object's HTTP
+    server, or for FLAP_DOWN seconds at most. ``/heal/<i>`` answers 404 (a
+    permanent error) on every other outage of the escalating half, and leaves
+    the endpoint down; ``/alerts`` counts escalations delivered.
+    """
 
     def __init__(self, work: Path, flappers: list[int]) -> None:
         self.down_dir = work / "down"
-        self.broken_dir = work / "broken"
         self.escalating = set(flappers[1::2])
         self.phase = {i: k * FLAP_PERIOD / len(flappers) for k, i in enumerate(flappers)}
-        self.flaps = 0
+        self.flaps = self.heals = self.refused = self.alerts = 0
+        self._down: dict[int, float] = {}
+        """Down endpoints: when they come back by themselves."""
+        self._broken: set[int] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = time.monotonic()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._serving = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _run(self) -> None:
-        down: set[int] = set()
-        while not self._stop.wait(0.2):
+        cycle = dict.fromkeys(self.phase, -1)
+        while not self._stop.wait(0.1):
             now = time.monotonic() - self._started
-            for i, phase in self.phase.items():
-                want = (now - phase) % FLAP_PERIOD < FLAP_DOWN and now >= phase
-                path = self.down_dir / str(i)
-                if want and i not in down:
-                    if i in self.escalating:  # every other outage, its playbook fails for good
-                        broken = self.broken_dir / str(i)
-                        if int((now - phase) // FLAP_PERIOD) % 2:
-                            broken.touch()
+            with self._lock:
+                for i, phase in self.phase.items():
+                    k = int((now - phase) // FLAP_PERIOD) if now >= phase else -1
+                    if k > cycle[i]:
+                        cycle[i] = k
+                        self._down[i] = now + FLAP_DOWN
+                        (self.down_dir / str(i)).touch()
+                        self.flaps += 1
+                        if i in self.escalating and k % 2:
+                            self._broken.add(i)  # this outage, its playbook fails for good
                         else:
-                            broken.unlink(missing_ok=True)
-                    path.touch()
-                    down.add(i)
-                    self.flaps += 1
-                elif not want and i in down:
-                    path.unlink(missing_ok=True)
-                    down.discard(i)
+                            self._broken.discard(i)
+                    elif i in self._down and now >= self._down[i]:
+                        self._up(i)
+
+    def _up(self, i: int) -> None:
+        self._down.pop(i, None)
+        (self.down_dir / str(i)).unlink(missing_ok=True)
+
+    def _heal(self, i: int) -> int:
+        with self._lock:
+            if i in self._broken:
+                self.refused += 1
+                return 404
+            if i in self._down:
+                self._up(i)
+                self.heals += 1
+            return 200
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        flapper = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                status = 404
+                if self.path.startswith("/heal/"):
+                    status = flapper._heal(int(self.path.removeprefix("/heal/")))
+                elif self.path == "/alerts":
+                    with flapper._lock:
+                        flapper.alerts += 1
+                    status = 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
 
     def __enter__(self) -> Flapper:
+        self._serving.start()
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._server.shutdown()
+        self._server.server_close()
 
 
 _SAMPLE = re.compile(r"^(\w+?)(?:\{([^}]*)\})? ([0-9.e+-]+|NaN|\+Inf)$")
@@ -249,10 +298,19 @@ class Reading:
     remediations: float = 0.0
     escalations: float = 0.0
     flaps: int = 0
+    heals: int = 0
+    alerts: int = 0
 
 
-def _read(pid: int, metrics_url: str, flaps: int) -> Reading:
-    reading = Reading(at=time.monotonic(), rss=_rss_kib(pid), cpu=_cpu_seconds(pid), flaps=flaps)
+def _read(pid: int, metrics_url: str, flapper: Flapper) -> Reading:
+    reading = Reading(
+        at=time.monotonic(),
+        rss=_rss_kib(pid),
+        cpu=_cpu_seconds(pid),
+        flaps=flapper.flaps,
+        heals=flapper.heals,
+        alerts=flapper.alerts,
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(metrics_url, timeout=30) as answer:
         text = answer.read().decode()
@@ -294,8 +352,9 @@ def _between(first: Reading, last: Reading) -> str:
         f"cpu {(last.cpu - first.cpu) / wall:.0%}, "
         f"incidents closed {last.closed - first.closed:.0f}, "
         f"remediations {last.remediations - first.remediations:.0f}, "
-        f"escalations {last.escalations - first.escalations:.0f}, "
-        f"flaps {last.flaps - first.flaps}"
+        f"escalations {last.escalations - first.escalations:.0f} "
+        f"({last.alerts - first.alerts} delivered), "
+        f"outages {last.flaps - first.flaps} ({last.heals - first.heals} healed by the healer)"
     )
 
 
@@ -336,11 +395,11 @@ def soak(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the soak, in order
         work = Path(tmp)
         work.chmod(0o755)  # nginx's workers (an unprivileged user) look into down/
         (work / "down").mkdir()
-        (work / "broken").mkdir()
         (work / "home").mkdir()
         port, listen = _free_port(), _free_port()
+        flapper = Flapper(work, flappers)
         (work / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=port))
-        (work / "policy.yaml").write_text(policy_yaml(n, port, flappers))
+        (work / "policy.yaml").write_text(policy_yaml(n, port, flappers, flapper.port))
         nginx = subprocess.Popen(
             ["nginx", "-c", str(work / "nginx.conf"), "-p", tmp],
             stdout=subprocess.DEVNULL,
@@ -363,18 +422,19 @@ def soak(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the soak, in order
             print(
                 f"healer soak: aftershock heal (pid {healer.pid}, CPU {healer_cpu}) watching "
                 f"{n} endpoints at every {EVERY:g}s on nginx (CPU {server_cpu}); "
-                f"{len(flappers)} flap ({FLAP_DOWN:g}s down every {FLAP_PERIOD:g}s; "
-                "half heal via /hook, half escalate on every other outage); "
+                f"{len(flappers)} flap (down every {FLAP_PERIOD:g}s until healed, "
+                f"{FLAP_DOWN:g}s at most; half escalate on every other outage); "
                 f"warm-up {args.warmup:g}s, "
                 f"then {args.minutes:g} min; {os.cpu_count()} CPUs, {_load()}",
                 flush=True,
             )
-            with Flapper(work, flappers) as flapper:
+            with flapper:
                 time.sleep(args.warmup)
                 if healer.poll() is not None:
                     raise RuntimeError("aftershock heal exited during the warm-up")
                 snapshots = [_snapshot(healer.pid, trace, 1)] if trace else []
-                first = _read(healer.pid, metrics_url, flapper.flaps)
+                _read(healer.pid, metrics_url, flapper)  # the first scrape's peak, before
+                first = _read(healer.pid, metrics_url, flapper)
                 _say(f"start: RSS {first.rss / 1024:,.1f} MiB; {_load()}")
                 previous = first
                 end = first.at + args.minutes * 60
@@ -382,7 +442,7 @@ def soak(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the soak, in order
                     time.sleep(min(args.every * 60, max(end - time.monotonic(), 0)))
                     if healer.poll() is not None:
                         raise RuntimeError("aftershock heal exited during the soak")
-                    now = _read(healer.pid, metrics_url, flapper.flaps)
+                    now = _read(healer.pid, metrics_url, flapper)
                     growth = now.rss / first.rss - 1
                     _say(
                         f"+{(now.at - first.at) / 60:.0f} min: RSS {now.rss / 1024:,.1f} MiB "

@@ -6,6 +6,7 @@ Rule: never imports a concrete driver or probe; time comes from the injected
 
 from aftershock.healer.escalation import EscalateFn, Escalation
 from aftershock.healer.events import EVENT_KINDS
+from aftershock.healer.heap import settle_heap
 from aftershock.healer.incidents import Incident
 from aftershock.healer.matching import Match, matching
 from aftershock.healer.reconciler import Healer
@@ -39,4 +40,5 @@ __all__ = [
     "Watch",
     "backoff_delays",
     "matching",
+    "settle_heap",
 ]

@@ -55,6 +55,13 @@ class Healer:
     ``fault_of(target)`` may name the fault behind an incident. ``gate`` is
     shared by the samplers of every healer in a process (``HealerHost`` owns
     it) so that an overloaded process delays samples in turn.
+
+    Each sample reaches its watch once, through the sampler's ``on_sample``;
+    nothing reads a sampler's series back, so each keeps ``sample_capacity``
+    samples (the newest only, by default). Keeping 100 per watch made every
+    full garbage collection of a process watching thousands of endpoints walk
+    hundreds of thousands of samples, a pause long enough to time out every
+    check in flight.
     """
 
     def __init__(
@@ -70,7 +77,7 @@ class Healer:
         escalate: EscalateFn | None = None,
         rng: random.Random | None = None,
         fault_of: Callable[[str], str | None] | None = None,
-        sample_capacity: int = 100,
+        sample_capacity: int = 1,
         incident_capacity: int = 1000,
         stagger: bool = False,
         gate: SampleGate | None = None,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ from aftershock.healer import (
     MemoryStateStore,
     SqliteStateStore,
     StateStore,
+    settle_heap,
 )
 from aftershock.model.policy import HealingPolicy
 from aftershock.model.secrets import reveal
@@ -62,7 +64,13 @@ from aftershock.runtime.wiring import build_drivers
 from aftershock.sampling import SampleGate
 from aftershock.settings import Settings
 
-__all__ = ["AUDIT_LOG", "PAUSE_POLL_SECONDS", "HealerHost", "HealingNotes", "Notebook"]
+__all__ = [
+    "AUDIT_LOG",
+    "PAUSE_POLL_SECONDS",
+    "HealerHost",
+    "HealingNotes",
+    "Notebook",
+]
 
 AUDIT_LOG: Final = Path("audit") / "healer.jsonl"
 """The healers' audit log, under ``$AFTERSHOCK_HOME``."""
@@ -88,6 +96,7 @@ class HealerHost:
         metrics: HealerMetrics | None = None,
         audit: Path | None = None,
         leases: TargetLeases | None = None,
+        settle: bool = False,
     ) -> None:
         """A host; nothing is opened before it is entered.
 
@@ -95,7 +104,9 @@ class HealerHost:
         times every probe sample and shows every watch's state from the start)
         and, when ``audit`` is a path, an audit log there. With ``leases`` the
         host's healers stand back on the targets that running experiments
-        hold, unless those experiments let healers act.
+        hold, unless those experiments let healers act. With ``settle`` (the
+        daemons) each healer's long-lived objects are frozen out of the
+        garbage collector once its watches have sampled (``settle_heap``).
         """
         self.settings = settings
         self.store = store
@@ -104,6 +115,8 @@ class HealerHost:
         self._sinks = tuple(sinks)
         self._audit_path = audit
         self._standback = StandBack(leases) if leases is not None else None
+        self._settle = settle
+        self._frozen = False
         self._healers: list[Healer] = []
         self._events: FanOut | None = None
         self._stack: AsyncExitStack | None = None
@@ -178,6 +191,7 @@ class HealerHost:
             metrics=metrics,
             audit=settings.home / AUDIT_LOG,
             leases=leases,
+            settle=True,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -216,6 +230,9 @@ class HealerHost:
         finally:
             await stack.aclose()
             self._events = None
+            if self._frozen:
+                gc.unfreeze()  # what the healers held is collectable again
+                self._frozen = False
 
     async def _stop_all(self) -> None:
         # Together: a daemon with many policies stops in the time of its slowest healer.
@@ -289,7 +306,14 @@ class HealerHost:
             stack.callback(self._forget, healer)
             healer.start()
             stack.push_async_callback(healer.stop)
+            if self._settle:
+                settling = asyncio.create_task(self._settle_heap(healer), name="aftershock-settle")
+                stack.push_async_callback(_cancel, settling)
             yield healer
+
+    async def _settle_heap(self, healer: Healer) -> None:
+        await settle_heap([healer], self.clock)
+        self._frozen = True
 
     def _build(
         self,
