@@ -167,17 +167,16 @@ def run(
     cannot be written. If writing the report still fails after the run, the run
     keeps its verdict's exit code and ``error: cannot write report: ...`` is printed.
     """
-    from aftershock.reporting import REPORT_FILES, load_run, write_junit, write_report
-
     settings = settings_or_exit(home=False)
     experiment = _experiment(file, name, settings)
     policy = load_policy(experiment, file, settings)
-    for problem in (
-        output_dir_problem(report_dir, REPORT_FILES, "--report") if report_dir else None,
-        output_file_problem(junit, "--junit") if junit else None,
-    ):
-        if problem is not None:
+    if report_dir is not None:
+        from aftershock.reporting import REPORT_FILES  # the reports load only when asked for
+
+        if (problem := output_dir_problem(report_dir, REPORT_FILES, "--report")) is not None:
             fail(problem)
+    if junit is not None and (problem := output_file_problem(junit, "--junit")) is not None:
+        fail(problem)
     require_home(settings)  # only now: a refused run leaves not even an empty home behind
     console = Console()
     outcome = execute(
@@ -187,6 +186,8 @@ def run(
         for note in outcome.result.notes:
             console.print(Text(note))
     if report_dir is not None or junit is not None:
+        from aftershock.reporting import load_run, write_junit, write_report
+
         # The verdict stands whatever happens here: a report error is one line, not exit 1.
         try:
             view = load_run(outcome.journal)
