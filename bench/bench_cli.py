@@ -11,10 +11,16 @@ Every row is the wall time of a fresh process (``time.perf_counter`` around
 * ``aftershock --help``;
 * the import of ``aftershock.cli.main`` alone, in the process itself
   (``-X importtime``'s cumulative figure for it, in the same units);
+* the overhead of ``aftershock run``: the wall time of a run of a small
+  experiment (one ``toxiproxy.latency`` fault on the embedded proxy, held for
+  ``--hold`` seconds; no probes, no infrastructure) minus the waits it
+  declares (the fault's ``for:``), each run with a fresh ``$AFTERSHOCK_HOME``;
 * ``chaos validate`` (Chaos Toolkit) of one JSON experiment side by side, if a
   ``chaos`` executable is on ``PATH`` or named by ``--chaos``.
 
-Targets (issue 12): one file ≤ 0.2 s, 1,000 files ≤ 2 s.
+Targets (issue 12): one file ≤ 0.2 s, 1,000 files ≤ 2 s, run overhead ≤ 0.5 s.
+The machine's load average is printed first: on a shared machine, compare rows
+measured under similar load.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -101,6 +108,62 @@ def import_time(repeat: int, env: dict[str, str]) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
+#: The run-overhead experiment: one fault on the embedded proxy, nothing else to wait for.
+RUN_EXPERIMENT = """\
+apiVersion: aftershock.dev/v1alpha1
+kind: Experiment
+metadata: {{name: bench-run-overhead}}
+spec:
+  description: One latency fault on the embedded proxy; the run's own cost is what is left.
+  targets:
+    front:
+      toxiproxy:
+        api: embedded
+        proxy: bench-front
+        listen: "127.0.0.1:{listen}"
+        upstream: "127.0.0.1:{upstream}"
+  method:
+    - name: slow
+      fault: toxiproxy.latency
+      target: front
+      with: {{latency: 100ms}}
+      for: {hold}s
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_overhead(repeat: int, env: dict[str, str], hold: float) -> tuple[float, float, float]:
+    """Median and best wall time of ``aftershock run``, and the waits the experiment declares.
+
+    Every run gets a fresh state directory, so no run finds another's journal or ledger.
+    """
+    times = []
+    with tempfile.TemporaryDirectory(prefix="bench-cli-run-") as tmp:
+        experiment = Path(tmp) / "experiment.yaml"
+        text = RUN_EXPERIMENT.format(listen=_free_port(), upstream=_free_port(), hold=hold)
+        experiment.write_text(text, encoding="utf-8")
+        for i in range(repeat):
+            run_env = {**env, "AFTERSHOCK_HOME": str(Path(tmp) / f"home-{i}")}
+            start = time.perf_counter()
+            result = subprocess.run(
+                [*AFTERSHOCK, "run", str(experiment)],
+                capture_output=True,
+                env=run_env,
+                cwd=tmp,
+                check=False,
+            )
+            times.append(time.perf_counter() - start)
+            if result.returncode != 0:
+                sys.exit(f"aftershock run exited {result.returncode}: {result.stdout.decode()}")
+    return statistics.median(times), min(times), hold
+
+
 def copies(directory: Path, count: int) -> None:
     """Write ``count`` copies of the example, each experiment under its own name."""
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -124,9 +187,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per row (default 5)")
     parser.add_argument("--files", type=int, default=1000, help="files in the big validate")
     parser.add_argument("--chaos", help="the chaos executable (default: chaos on PATH)")
+    parser.add_argument(
+        "--hold", type=float, default=2.0, help="seconds the run's fault is held (default 2)"
+    )
     args = parser.parse_args()
     env = environment()
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"aftershock CLI start-up ({args.repeat} runs per row, {sys.executable})")
+    print(f"load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     print(f"{'wall time, s':44}{'median':>9}{'best':>9}")
     row(
         "aftershock validate, 1 file",
@@ -142,6 +210,13 @@ def main() -> None:
         )
         row("aftershock --help", wall([*AFTERSHOCK, "--help"], args.repeat, env))
         row("import aftershock.cli.main (-X importtime)", import_time(args.repeat, env))
+        median, best, declared = run_overhead(args.repeat, env, args.hold)
+        row(f"aftershock run, wall ({declared:g} s declared waits)", (median, best))
+        row(
+            "aftershock run, overhead (wall - declared)",
+            (median - declared, best - declared),
+            "target <= 0.5",
+        )
         chaos = args.chaos or shutil.which("chaos")
         if chaos is None:
             print(f"{'chaos validate, 1 file':44}  not installed")
