@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -252,3 +253,33 @@ async def test_starting_a_healer_outside_an_entered_host_is_an_error(home: Setti
     host = HealerHost.for_heal(home, metrics=HealerMetrics())
     with pytest.raises(RuntimeError, match="enter the HealerHost"):
         await host.add(policy(home.home / "marker"))
+
+
+async def test_a_daemon_host_freezes_the_heap_once_its_watches_sampled(home: Settings) -> None:
+    """The long-lived objects leave the collector's way, and come back when the host closes."""
+    marker = home.home / "marker"
+    home.home.mkdir(parents=True)
+    marker.touch()
+    assert gc.get_freeze_count() == 0
+    async with HealerHost.for_heal(home, metrics=HealerMetrics()) as host:
+        healer = await host.add(policy(marker))
+        await until(lambda: gc.get_freeze_count() > 0)
+        assert all(watch.samples for watch in healer.watches.values())
+    assert gc.get_freeze_count() == 0
+
+
+async def test_a_run_host_leaves_the_heap_alone(home: Settings) -> None:
+    marker = home.home / "marker"
+    home.home.mkdir(parents=True)
+    marker.touch()
+    events = CapturedEvents()
+
+    class Journal:
+        def note(self, kind: str, **fields: Any) -> int:
+            return 0
+
+    host = HealerHost.for_run(home, clock=SystemClock(), events=events, journal=Journal())
+    async with host:
+        healer = await host.add(policy(marker))
+        await until(lambda: all(watch.samples >= 3 for watch in healer.watches.values()))
+        assert gc.get_freeze_count() == 0
