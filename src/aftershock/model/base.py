@@ -22,6 +22,9 @@ class Spec(BaseModel):
         str_strip_whitespace=False,
         use_enum_values=False,
         arbitrary_types_allowed=True,
+        # Built when first used, not at class creation: the document validator then
+        # builds every nested model once, inside it, instead of each on its own first.
+        defer_build=True,
     )
 
 
