@@ -6,7 +6,10 @@ runs: neither command needs a driver, the runtime or the other's modules.
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -45,7 +48,8 @@ def validate(
     except ConfigError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INVALID) from None
-    documents, problems = load_paths(paths, allowlist=allowlist)
+    with _batch_gc():
+        documents, problems = load_paths(paths, allowlist=allowlist)
     if output == "json":
         report = {
             "valid": not problems,
@@ -75,6 +79,28 @@ def validate(
             err.print(f"[green]ok[/]: {len(documents)} document(s) in {files} file(s) are valid")
     if problems:
         raise typer.Exit(EXIT_INVALID)
+
+
+@contextmanager
+def _batch_gc() -> Iterator[None]:
+    """The cyclic garbage collector tuned for reading many documents, then as it was.
+
+    Everything loaded by now (typer, pydantic, the document validator) lives as
+    long as the command: frozen, the collector no longer walks it. Reading a file
+    makes thousands of short-lived nodes; collecting young objects every 20,000
+    allocations instead of 700 keeps the collector from walking the documents
+    read so far again and again. Memory stays bounded: garbage without cycles is
+    freed at once, and the collector still runs. Both are undone on the way
+    out, for a caller that runs the command in its own process.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def schema(
