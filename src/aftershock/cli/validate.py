@@ -91,16 +91,20 @@ def _batch_gc() -> Iterator[None]:
     allocations instead of 700 keeps the collector from walking the documents
     read so far again and again. Memory stays bounded: garbage without cycles is
     freed at once, and the collector still runs. Both are undone on the way
-    out, for a caller that runs the command in its own process.
+    out, for a caller that runs the command in its own process; a heap someone
+    else froze already (a healer host in the same process) is left as it is.
     """
     threshold = gc.get_threshold()
-    gc.freeze()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     gc.set_threshold(20_000, 10, 10)
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def schema(

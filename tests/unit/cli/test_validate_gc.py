@@ -29,3 +29,13 @@ def test_restored_after_invalid_input_too(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["validate", "--no-allowlist", str(bad)])
     assert result.exit_code == 2, result.output
     assert gc.get_threshold() == threshold
+
+
+def test_a_heap_frozen_by_someone_else_stays_frozen() -> None:
+    gc.freeze()
+    try:
+        result = CliRunner().invoke(app, ["validate", "--no-allowlist", str(EXAMPLE)])
+        assert result.exit_code == 0, result.output
+        assert gc.get_freeze_count() > 0  # the command did not unfreeze it
+    finally:
+        gc.unfreeze()
