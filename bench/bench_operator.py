@@ -51,6 +51,12 @@ def proc_kib(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def experiment(i: int) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -215,7 +221,7 @@ def count_scheduled(custom: Any) -> int:
     return sum(1 for item in items if (item.get("status") or {}).get("nextRun"))
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - the bench's whole run, in order
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--pod", action="store_true", help="run the operator as pods")
@@ -246,6 +252,8 @@ def main() -> int:
             return 1
         time.sleep(2)  # let kopf start its watch
         rss_idle = proc_kib(pid, "VmRSS")
+        cpu_idle = cpu_seconds(pid)
+        load = os.getloadavg()[0]
 
         t0 = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
@@ -269,12 +277,17 @@ def main() -> int:
         elapsed = time.monotonic() - t0
         rss_end = proc_kib(pid, "VmRSS")
         rss_peak = proc_kib(pid, "VmHWM")
+        cpu = cpu_seconds(pid) - cpu_idle
         print(f"operator as:             {'a pod on the test node' if args.pod else 'a process'}")
         print(f"experiments:             {args.count}")
         print(f"created in:              {created:.1f} s")
         print(
             f"all with status.nextRun: {elapsed:.1f} s after the first create "
             f"({args.count / elapsed:.0f}/s)"
+        )
+        print(
+            f"operator CPU:            {cpu:.1f} s ({cpu / args.count * 1000:.0f} ms per "
+            f"experiment; machine load {load:.1f} at the start)"
         )
         print(f"operator RSS idle:       {rss_idle / 1024:.1f} MiB")
         print(

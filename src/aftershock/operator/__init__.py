@@ -15,8 +15,10 @@ What it does
     ``.status.nextRun``. Each scheduled run executes in-process
     (``runtime.run_experiment``) and writes phase, lastRun, verdict, reason,
     budgetSpent (per SLO), recoverySeconds and nextRun to the status subresource,
-    plus a Normal or Warning Event. Deleting the resource removes its job (a
-    finalizer, ``aftershock.dev/operator``, makes sure the operator sees it).
+    plus a Normal or Warning Event. Deleting the resource removes its job (on the
+    watch's DELETED event; no finalizer, so an Experiment can be deleted while no
+    operator runs, and a fire whose Experiment is gone finds no status to record
+    itself in, so it runs nothing).
     ``HealingPolicy``: a kopf daemon runs its ``Healer`` until the resource is
     deleted, and restarts it when the spec changes.
 

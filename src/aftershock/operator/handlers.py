@@ -63,11 +63,11 @@ _log = structlog.get_logger("aftershock.operator")
 class Scheduler(Protocol):
     """What the handlers need of ``scheduling.ChaosScheduler``."""
 
-    def upsert(self, key: str, experiment: Experiment) -> datetime | None:
-        """Add or replace a job; the next fire time."""
+    async def upsert_async(self, key: str, experiment: Experiment) -> datetime | None:
+        """Add or replace a job (its store's I/O off the event loop); the next fire time."""
 
-    def remove(self, key: str) -> None:
-        """Forget a job."""
+    async def remove_async(self, key: str) -> None:
+        """Forget a job (its store's I/O off the event loop)."""
 
     def next_run(self, key: str) -> datetime | None:
         """The next fire time of a job."""
@@ -166,7 +166,7 @@ class OperatorState:
         generation = meta.get("generation")
         checked = validate_resource(body, kind="Experiment", allow=self.settings.allow)
         if not isinstance(checked.document, Experiment):
-            self._unschedule(key)
+            await self._unschedule(key)
             self.metrics.invalid.labels(kind="Experiment").inc()
             await self.kube.patch_status(
                 EXPERIMENTS, namespace, name, invalid_status(checked, generation=generation)
@@ -178,19 +178,19 @@ class OperatorState:
         next_run = None
         if experiment.spec.schedule is not None and self.scheduler is not None:
             try:
-                next_run = self.scheduler.upsert(key, experiment)
+                next_run = await self.scheduler.upsert_async(key, experiment)
             except ExperimentInvalid as exc:
                 rejected = Validation(
                     None, [(_split_path(p.path), p.message) for p in exc.problems]
                 )
-                self._unschedule(key)
+                await self._unschedule(key)
                 await self.kube.patch_status(
                     EXPERIMENTS, namespace, name, invalid_status(rejected, generation=generation)
                 )
                 await self.event(body, "Warning", "Invalid", rejected.message)
                 return
         else:
-            self._unschedule(key)
+            await self._unschedule(key)
         self.metrics.scheduled.set(len(self.references))
         phase = "Scheduled" if next_run is not None else "Idle"
         await self.kube.patch_status(
@@ -200,14 +200,14 @@ class OperatorState:
             valid_status(phase=phase, next_run=next_run, generation=generation),
         )
 
-    def experiment_deleted(self, namespace: str, name: str) -> None:
+    async def experiment_deleted(self, namespace: str, name: str) -> None:
         """Stop the schedule of a deleted resource."""
-        self._unschedule(resource_key(namespace, name))
+        await self._unschedule(resource_key(namespace, name))
 
-    def _unschedule(self, key: str) -> None:
+    async def _unschedule(self, key: str) -> None:
         self.references.pop(key, None)
         if self.scheduler is not None:
-            self.scheduler.remove(key)
+            await self.scheduler.remove_async(key)
         self.metrics.scheduled.set(len(self.references))
 
     async def run_scheduled(self, key: str, experiment: Experiment) -> str | RunOutcome:
@@ -360,9 +360,15 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     async def experiment_changed(body: kopf.Body, **_: Any) -> None:
         await state.experiment_changed(body)
 
-    @kopf.on.delete(GROUP, VERSION, EXPERIMENTS, registry=registry)
+    def is_deletion(event: Mapping[str, Any], **_: Any) -> bool:
+        return event.get("type") == "DELETED"
+
+    # The watch's DELETED event, not a finalizer: an Experiment can be deleted while no
+    # operator runs, and a fire missed this way finds no object to record it on (the
+    # schedule's anchor lives in the Experiment's status), so it runs nothing.
+    @kopf.on.event(GROUP, VERSION, EXPERIMENTS, registry=registry, when=is_deletion)
     async def experiment_deleted(namespace: str | None, name: str, **_: Any) -> None:
-        state.experiment_deleted(namespace or state.namespace, name)
+        await state.experiment_deleted(namespace or state.namespace, name)
 
     def is_lever(name: str, **_: Any) -> bool:
         return name == LEVER_CONFIGMAP

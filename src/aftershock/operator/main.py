@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import kopf
 import structlog
@@ -53,14 +53,25 @@ class _NotKopfs(Collection["asyncio.Task[Any]"]):
         return 0
 
 
+KOPF_WORKERS: Final = 64
+"""How many resources kopf handles at once."""
+KOPF_WORKER_IDLE: Final = 0.2
+"""How long a worker waits for another event of its resource (kopf's default: 5 s)."""
+
+
 def kopf_settings() -> kopf.OperatorSettings:
     """kopf configured for least privilege and no peering.
 
     No scanning of CRDs and namespaces at cluster scope (nothing to discover),
 
-    Progress and the diff base live in ``aftershock.dev/`` annotations, the
-    finalizer is ``aftershock.dev/operator``, and kopf posts no ``core/v1``
-    events of its own (the operator posts ``events.k8s.io/v1`` events itself).
+    Progress and the diff base live in ``aftershock.dev/`` annotations, and kopf
+    posts no ``core/v1`` events of its own (the operator posts ``events.k8s.io/v1``
+    events itself). No handler needs a finalizer; ``aftershock.dev/operator`` is the
+    name kopf removes from resources an earlier version marked with it.
+
+    At most ``KOPF_WORKERS`` resources are handled at once, each worker waiting
+    ``KOPF_WORKER_IDLE`` seconds for more events of its resource before it ends:
+    a burst of resources costs bounded memory, and the workers go round quickly.
     """
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False
@@ -74,6 +85,8 @@ def kopf_settings() -> kopf.OperatorSettings:
     )
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    settings.queueing.worker_limit = KOPF_WORKERS
+    settings.queueing.idle_timeout = KOPF_WORKER_IDLE
     return settings
 
 

@@ -28,12 +28,8 @@ from aftershock.scheduling.policy import (
     decide,
     jitter_for,
 )
-from aftershock.scheduling.scheduler import (
-    ChaosScheduler,
-    HasRunResult,
-    RunCallable,
-    RunStatusLike,
-)
+from aftershock.scheduling.runs import HasRunResult, RunCallable, RunStatusLike
+from aftershock.scheduling.scheduler import ChaosScheduler
 
 __all__ = [
     "DEFAULT_MISFIRE_GRACE",

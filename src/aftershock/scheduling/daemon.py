@@ -39,7 +39,8 @@ from aftershock.model.experiment import Experiment
 from aftershock.model.policy import HealingPolicy
 from aftershock.ports import Clock, Event
 from aftershock.scheduling.policy import DEFAULT_MISFIRE_GRACE
-from aftershock.scheduling.scheduler import ChaosScheduler, RunCallable, RunStatusLike
+from aftershock.scheduling.runs import RunCallable, RunStatusLike
+from aftershock.scheduling.scheduler import ChaosScheduler
 from aftershock.settings import Settings
 
 __all__ = [

@@ -49,17 +49,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Final, Protocol, TypeAlias
+from typing import Final
 
 import structlog
 
 from aftershock.clock import SystemClock
-from aftershock.errors import AftershockError, BudgetExhausted, ExperimentInvalid, Problem
+from aftershock.errors import AftershockError, ExperimentInvalid, Problem
 from aftershock.model.experiment import Experiment
-from aftershock.model.results import RunResult, RunStatus
 from aftershock.ports import Clock, Event, EventSink
 from aftershock.runtime import Admission
 from aftershock.scheduling.cron import build_trigger
@@ -72,40 +72,17 @@ from aftershock.scheduling.policy import (
     catch_up,
     decide,
 )
-from aftershock.scheduling.store import FireRow, ScheduleStorage, ScheduleStore
+from aftershock.scheduling.runs import RunCallable, ScheduledRuns
+from aftershock.scheduling.store import FireRow, JobRow, ScheduleStorage, ScheduleStore
 from aftershock.settings import Settings
 
-__all__ = ["ChaosScheduler", "HasRunResult", "RunCallable", "RunStatusLike"]
+__all__ = ["ChaosScheduler"]
 
 _log = structlog.get_logger("aftershock.schedule")
 
 _LATE_AFTER: Final = timedelta(seconds=30)
 """A fire started later than this after its due time is recorded as ``late``."""
 _RETRY_AFTER: Final = timedelta(minutes=1)
-
-
-class HasRunResult(Protocol):
-    """Anything carrying a run's result, such as ``runtime.RunOutcome``."""
-
-    @property
-    def result(self) -> RunResult:
-        """The finished run."""
-        ...
-
-
-RunStatusLike: TypeAlias = RunStatus | str | HasRunResult | None
-"""What a run callable returns: an outcome, a status, or nothing (recorded as ``done``)."""
-
-RunCallable: TypeAlias = Callable[[str, Experiment], Awaitable[RunStatusLike]]
-"""``run(key, experiment)``: performs one scheduled run."""
-
-
-def _status_of(value: RunStatusLike) -> str:
-    if value is None:
-        return "done"
-    if isinstance(value, str):
-        return str(value)
-    return value.result.status.value
 
 
 def _invalid(key: str, path: str, message: str) -> ExperimentInvalid:
@@ -141,7 +118,6 @@ class ChaosScheduler:
         callable the same one.
         """
         self._admission = admission or Admission(settings)
-        self._run = run
         self._clock: Clock = clock or SystemClock()
         if store is not None and store_path is not None:
             msg = "give the scheduler a store or a store_path, not both"
@@ -154,7 +130,7 @@ class ChaosScheduler:
         self._seed = seed
         self._recheck = recheck_every
         self._jobs: dict[str, Job] = {}
-        self._running: dict[str, set[asyncio.Task[None]]] = {}
+        self._runs = ScheduledRuns(run, finished=self._finish)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -171,11 +147,7 @@ class ChaosScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        tasks = [t for group in self._running.values() for t in group if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await self._runs.stop()
 
     def upsert(self, key: str, experiment: Experiment) -> datetime | None:
         """Add or replace a job; return its next due time (UTC, jitter included).
@@ -186,6 +158,20 @@ class ChaosScheduler:
         a fire; a changed cron starts from now. Raises ``ExperimentInvalid`` for
         an experiment without a schedule or with a cron APScheduler cannot run.
         """
+        fresh, save = self._fresh(key, experiment)
+        return self._adopt(fresh, save())
+
+    async def upsert_async(self, key: str, experiment: Experiment) -> datetime | None:
+        """:meth:`upsert`, with the store's read and write in a worker thread.
+
+        For a store that does network I/O (the operator's, in the Kubernetes API):
+        the event loop goes on while it answers.
+        """
+        fresh, save = self._fresh(key, experiment)
+        return self._adopt(fresh, await asyncio.to_thread(save))
+
+    def _fresh(self, key: str, experiment: Experiment) -> tuple[Job, Callable[[], JobRow]]:
+        """The job as if new, and the store call that keeps its anchor or records it."""
         schedule = experiment.spec.schedule
         if schedule is None:
             raise _invalid(key, "spec.schedule", "the experiment has no schedule")
@@ -195,9 +181,8 @@ class ChaosScheduler:
             raise _invalid(key, "spec.schedule.cron", str(exc)) from exc
         now = self._clock.now()
         fresh = Job(key, experiment, schedule, trigger, now, self._seed)
-        # The stored anchor wins over ours when the schedule is unchanged: another scheduler
-        # on the same store may have advanced it since this one last looked.
-        stored = self._store.save_job(
+        save = partial(
+            self._store.save_job,
             key,
             cron=schedule.cron,
             timezone=schedule.timezone,
@@ -205,8 +190,13 @@ class ChaosScheduler:
             next_fire=fresh.fire_time,
             now=now,
         )
-        job = fresh if stored.anchor == now else fresh.moved_to(stored.anchor)
-        self._jobs[key] = job
+        return fresh, save
+
+    def _adopt(self, fresh: Job, stored: JobRow) -> datetime | None:
+        # The stored anchor wins over ours when the schedule is unchanged: another scheduler
+        # on the same store may have advanced it since this one last looked.
+        job = fresh if stored.anchor == fresh.anchor else fresh.moved_to(stored.anchor)
+        self._jobs[fresh.key] = job
         self._wake.set()
         return job.due
 
@@ -214,6 +204,12 @@ class ChaosScheduler:
         """Stop scheduling ``key``; a run in progress finishes; the history is kept."""
         self._jobs.pop(key, None)
         self._store.delete_job(key)
+        self._wake.set()
+
+    async def remove_async(self, key: str) -> None:
+        """:meth:`remove`, with the store's write in a worker thread."""
+        self._jobs.pop(key, None)
+        await asyncio.to_thread(self._store.delete_job, key)
         self._wake.set()
 
     def next_run(self, key: str) -> datetime | None:
@@ -227,7 +223,7 @@ class ChaosScheduler:
 
     def running(self, key: str) -> bool:
         """Whether a run of ``key`` is going."""
-        return any(not t.done() for t in self._running.get(key, ()))
+        return self._runs.running(key)
 
     def keys(self) -> list[str]:
         """The scheduled keys."""
@@ -324,7 +320,9 @@ class ChaosScheduler:
             )
             _log.info("schedule.fire", key=job.key, **_row_fields(row))
         if decision is not None and decision.run:
-            self._start(job, ids[-1], replace=decision.reason is Reason.REPLACED)
+            self._runs.start(
+                job.key, job.experiment, ids[-1], replace=decision.reason is Reason.REPLACED
+            )
 
     def _taken(self, job: Job, rows: list[FireRow], attempted: datetime, now: datetime) -> None:
         """The compare-and-set on the anchor failed: run nothing, adopt the stored anchor."""
@@ -373,39 +371,6 @@ class ChaosScheduler:
         )
 
     # ------------------------------------------------------------ runs
-    def _start(self, job: Job, fire_id: int, *, replace: bool) -> None:
-        group = self._running.setdefault(job.key, set())
-        previous = [t for t in group if not t.done()] if replace else []
-        for task in previous:
-            task.cancel()
-        task = asyncio.create_task(
-            self._execute(job.key, job.experiment, fire_id, previous),
-            name=f"aftershock-schedule:{job.key}:{fire_id}",
-        )
-        group.add(task)
-        task.add_done_callback(group.discard)
-
-    async def _execute(
-        self,
-        key: str,
-        experiment: Experiment,
-        fire_id: int,
-        previous: list[asyncio.Task[None]],
-    ) -> None:
-        try:
-            if previous:
-                await asyncio.wait(previous)
-            status = _status_of(await self._run(key, experiment))
-        except asyncio.CancelledError:
-            self._finish(key, fire_id, "cancelled")
-            raise
-        except BudgetExhausted as exc:
-            status = f"refused: {exc}"
-        except Exception as exc:  # noqa: BLE001 - a failed run must not stop the scheduler
-            _log.warning("schedule.run_failed", key=key, error=repr(exc))
-            status = f"error: {exc}"
-        self._finish(key, fire_id, status)
-
     def _finish(self, key: str, fire_id: int, status: str) -> None:
         try:
             self._store.finish(key, fire_id, status)

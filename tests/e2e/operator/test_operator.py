@@ -203,7 +203,7 @@ async def test_a_scheduled_run_reports_and_only_the_leader_runs_it(
     events = await asyncio.to_thread(events_about, admin, "weekly")
     assert any(e["reason"] == "Succeeded" and e["type"] == "Normal" for e in events)
 
-    # deleting the resource stops its schedule (the finalizer lets the operator see it)
+    # deleting the resource stops its schedule (the watch's DELETED event)
     await asyncio.to_thread(
         custom(admin).delete_namespaced_custom_object,
         GROUP,

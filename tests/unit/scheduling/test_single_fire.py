@@ -5,6 +5,7 @@ runs once in total; the scheduler that lost the compare-and-set on the anchor em
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -294,3 +295,49 @@ async def test_two_daemons_on_one_home_run_each_fire_once_across_reloads(tmp_pat
         if "not run here: another scheduler on the same store dealt with" in line
     ]
     assert len(said) == 20
+
+
+class ThreadNoting(ScheduleStore):
+    """The SQLite store, noting which thread each job write comes from."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.threads: list[str] = []
+
+    def save_job(self, *args: Any, **kwargs: Any) -> Any:
+        self.threads.append(threading.current_thread().name)
+        return super().save_job(*args, **kwargs)
+
+    def delete_job(self, key: str) -> None:
+        self.threads.append(threading.current_thread().name)
+        super().delete_job(key)
+
+
+async def test_the_async_reload_writes_from_a_worker_thread_and_keeps_the_anchor(
+    tmp_path: Path,
+) -> None:
+    """``upsert_async``/``remove_async`` (the operator's: its store is the API) keep the
+    event loop free and behave as ``upsert``/``remove`` do."""
+    clock = ManualClock()
+    store = ThreadNoting(tmp_path / "schedule.sqlite3")
+    sched = ChaosScheduler(
+        settings=settings(tmp_path), run=FakeRun(clock), clock=clock, store=store, recheck_every=DAY
+    )
+    exp = experiment(HOURLY, name="hourly")
+    due = await sched.upsert_async("hourly", exp)
+    assert due == MONDAY + timedelta(hours=1)
+    await sched.start()
+    await clock.advance(2 * 3600 + 60)
+    moved = store.job("hourly")
+    assert moved is not None
+    assert moved.anchor == MONDAY + timedelta(hours=2)
+    # a reload of the same cron keeps the anchor the fires moved
+    assert await sched.upsert_async("hourly", exp) == MONDAY + timedelta(hours=3)
+    assert store.job("hourly") == moved
+    await sched.remove_async("hourly")
+    assert sched.keys() == []
+    assert store.job("hourly") is None
+    await sched.stop()
+    main = threading.main_thread().name
+    assert len(store.threads) == 3
+    assert main not in store.threads
