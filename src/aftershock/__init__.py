@@ -6,11 +6,26 @@ Layers, top to bottom (imports only go down; checked by import-linter):
 ``ports``/``loading``/``settings`` → ``model`` → ``errors``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("aftershock")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+from typing import Any
 
 __all__ = ["__version__"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aftershock")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    """``__version__`` is read from the installed metadata when first asked for: a
+    command that never prints it does not pay for ``importlib.metadata``."""
+    if name == "__version__":
+        value = _version()
+        globals()["__version__"] = value
+        return value
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

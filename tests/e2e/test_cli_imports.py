@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.docker import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "experiments" / "toxiproxy-latency.yaml"
 
@@ -43,6 +45,19 @@ FORBIDDEN = (
 #: What listing the commands (``--help``, ``--version``) must not load either
 #: (pydantic itself may load: typer converts a command's options through it).
 MODEL = ("yaml", "aftershock.model", "aftershock.loading")
+
+#: One short fault on the embedded proxy: a real run that needs no infrastructure.
+EMBEDDED = """\
+apiVersion: aftershock.dev/v1alpha1
+kind: Experiment
+metadata: {{name: embedded-run}}
+spec:
+  targets:
+    front:
+      toxiproxy: {{api: embedded, proxy: front, listen: "127.0.0.1:{listen}", upstream: "127.0.0.1:{upstream}"}}
+  method:
+    - {{name: slow, fault: toxiproxy.latency, target: front, with: {{latency: 10ms}}, for: 200ms}}
+"""
 
 #: Runs the command as ``python -m aftershock`` does; lists ``sys.modules`` at exit.
 SCRIPT = """
@@ -170,3 +185,23 @@ def test_the_check_sees_a_heavy_command(tmp_path: Path) -> None:
     """The listing is not vacuous: a command that runs experiments does load the runtime."""
     result, modules = imported_by(tmp_path, "run", "--dry-run", str(EXAMPLE))
     assert "aftershock.runtime" in modules, result.stderr
+
+
+def test_a_run_loads_only_the_drivers_and_healer_it_uses(tmp_path: Path) -> None:
+    """A run on the embedded proxy with no HealingPolicy imports no Docker or Kubernetes SDK,
+    no healer and no metrics; the drivers it uses are loaded."""
+    experiment = tmp_path / "embedded.yaml"
+    experiment.write_text(EMBEDDED.format(listen=free_port(), upstream=free_port()))
+    result, modules = imported_by(tmp_path, "run", str(experiment))
+    assert result.returncode == 0, result.stderr
+    assert "aftershock.drivers.toxiproxy" in modules
+    unused = (
+        "docker",
+        "kubernetes",
+        "aftershock.drivers.docker",
+        "aftershock.drivers.kubernetes",
+        "aftershock.runtime.healerhost",
+        "aftershock.healer",
+        "prometheus_client",
+    )
+    assert forbidden(modules, unused) == []

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperCommand
 
-from aftershock import __version__
+import aftershock
 from aftershock.cli import run as run_cmds
 from aftershock.cli import validate as validate_cmds
 from aftershock.cli.common import EXIT_ERRORED, os_reason
@@ -60,7 +60,7 @@ class _Logging(TyperCommand):
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"aftershock {__version__}")
+        typer.echo(f"aftershock {aftershock.__version__}")
         raise typer.Exit
 
 

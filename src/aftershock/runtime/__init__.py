@@ -6,6 +6,8 @@ once here and used by every entry point: admission (``Admission``: the kill
 switch, the budget gate, target leases) and starting healers (``HealerHost``).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from aftershock.runtime.admission import (
     KILL_SWITCH_ENGAGED,
     Admission,
@@ -14,8 +16,6 @@ from aftershock.runtime.admission import (
     set_lever,
 )
 from aftershock.runtime.experiments import RunOutcome, new_run_id, run_experiment, run_is_live
-from aftershock.runtime.healerhost import HealerHost, HealingNotes
-from aftershock.runtime.healing import run_healers
 from aftershock.runtime.local import local_stores
 from aftershock.runtime.recovery import RecoveryAction, RecoveryReport, ensure_home, recover
 from aftershock.runtime.stores import (
@@ -29,6 +29,29 @@ from aftershock.runtime.stores import (
     claims_of,
 )
 from aftershock.runtime.wiring import build_drivers, merged_targets
+
+if TYPE_CHECKING:
+    from aftershock.runtime.healerhost import HealerHost, HealingNotes
+    from aftershock.runtime.healing import run_healers
+
+_HEALING = {
+    "HealerHost": "aftershock.runtime.healerhost",
+    "HealingNotes": "aftershock.runtime.healerhost",
+    "run_healers": "aftershock.runtime.healing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The healer host is loaded when first asked for: a run without a HealingPolicy
+    never imports the healer, the health server or the metrics."""
+    if name in _HEALING:
+        import importlib
+
+        value = getattr(importlib.import_module(_HEALING[name]), name)
+        globals()[name] = value
+        return value
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 __all__ = [
     "KILL_SWITCH_ENGAGED",

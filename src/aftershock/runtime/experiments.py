@@ -33,7 +33,6 @@ from aftershock.model.targets import TargetKind, TargetSpec
 from aftershock.ports import Clock, EventSink, FaultDriver, Probe
 from aftershock.probes.factory import build_probe
 from aftershock.runtime.admission import Admission
-from aftershock.runtime.healerhost import HealerHost
 from aftershock.runtime.local import LocalRunRegistry
 from aftershock.runtime.recorded import open_journal
 from aftershock.runtime.stores import BudgetLedger, FaultRecords
@@ -125,6 +124,8 @@ async def run_experiment(
                         await driver.start(stack)
                     await _provision(drivers, targets, journal, run_id)
                     if policy is not None and healing is None:
+                        from aftershock.runtime.healerhost import HealerHost  # only with a policy
+
                         host = HealerHost.for_run(
                             settings, clock=clock, events=sink, journal=journal
                         )

@@ -6,9 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aftershock.drivers.docker import DockerDriver
-from aftershock.drivers.process import ProcessDriver
-from aftershock.drivers.toxiproxy import ToxiproxyDriver
 from aftershock.errors import ConfigError
 from aftershock.model.targets import ProcessTarget, TargetKind, TargetSpec
 from aftershock.settings import Settings
@@ -19,19 +16,28 @@ __all__ = ["build_drivers", "merged_targets"]
 def build_drivers(
     settings: Settings, targets: Mapping[str, TargetSpec], *, log_dir: Path | None = None
 ) -> dict[TargetKind, Any]:
-    """One driver per target kind in use (all of them when ``targets`` is empty)."""
+    """One driver per target kind in use (all of them when ``targets`` is empty).
+
+    Each driver is imported here, when its kind is in use: the Docker and Kubernetes
+    SDKs take a large part of a second to import.
+    """
     kinds = {t.kind for t in targets.values()} or set(TargetKind)
     drivers: dict[TargetKind, Any] = {}
     if TargetKind.TOXIPROXY in kinds:
+        from aftershock.drivers.toxiproxy import ToxiproxyDriver
+
         drivers[TargetKind.TOXIPROXY] = ToxiproxyDriver(settings.allow)
     if TargetKind.DOCKER in kinds:
+        from aftershock.drivers.docker import DockerDriver
+
         drivers[TargetKind.DOCKER] = DockerDriver(settings.allow)
     if TargetKind.KUBERNETES in kinds:
-        # Imported here: the kubernetes SDK takes about a second to import; pay only when used.
         from aftershock.drivers.kubernetes import KubernetesDriver
 
         drivers[TargetKind.KUBERNETES] = KubernetesDriver(settings.allow)
     if TargetKind.PROCESS in kinds:
+        from aftershock.drivers.process import ProcessDriver
+
         processes = {
             n: t.process for n, t in targets.items() if isinstance(t.process, ProcessTarget)
         }
