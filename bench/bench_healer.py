@@ -1,7 +1,8 @@
 """Benchmark of the healer: how many HTTP endpoints one healer process watches at
 ``every: 1s`` on one core, and how fast it detects an endpoint going down.
 
-Run on demand: ``.venv/bin/python bench/bench_healer.py [--steps 1000,3000]``.
+Run on demand: ``.venv/bin/python bench/bench_healer.py [--steps 1000,3000]
+[--overload auto] [--server nginx|python]``.
 
 First, **side by side with Prometheus blackbox_exporter** (Debian's
 ``prometheus-blackbox-exporter``, ``nginx-light`` and ``wrk``; the bench
@@ -14,14 +15,23 @@ through ``build_probe`` (the fast engine for plain http). Both print probes per
 CPU-second, and the ratio (target: aftershock >= 1.5x blackbox). The healer's
 figure is also its *unloaded capacity*, the samples a second one core can serve.
 
-Two processes on 127.0.0.1:
+Then steps (the endpoint counts of ``--steps``, and an **overload** step with
+``--overload`` endpoints, by default 1.3x the capacity just measured, rounded
+up to thousands), each with two sides on 127.0.0.1:
 
-* the **endpoint server** (this file with ``serve``): one asyncio process
-  serving N endpoints as N paths on **one port** (``/ep/<i>``, HTTP/1.1
-  keep-alive), pinned to its own core when there is one. Endpoints go down
-  on cue: at ``go`` the bench hands it a schedule (endpoint -> offset) and from
-  ``go + offset`` on (``time.monotonic``, which is system-wide on Linux) that
-  endpoint answers 503. ``/hook`` counts the healer's webhook calls.
+* the **endpoint server**, pinned to its own core when there is one (with the
+  processes ``taskset`` starts there, so an nginx's workers are pinned from
+  their fork): N endpoints as N paths on **one port** (``/ep/<i>``, HTTP/1.1
+  keep-alive), served by **nginx** (one worker, ``--server-workers``) when it
+  is installed, else (or with ``--server python``) by this file's asyncio
+  server alone (``serve``). Endpoints go down on cue: at ``go`` the bench hands
+  this file's server (with nginx: on a port of its own) a schedule
+  (endpoint -> offset) and from ``go + offset`` on (``time.monotonic``, which
+  is system-wide on Linux) that endpoint answers 503 (with nginx: the server
+  makes the file ``down/<i>`` then, and nginx answers 503 while it exists).
+  ``/hook`` counts the healer's webhook calls. The server's CPU (nginx's
+  workers and this file's server) is read from ``/proc`` over each step's
+  measurement.
 * the **healer** (this file with ``step``, a fresh process per step, pinned to
   one core; the server gets the other one when there is one): the real
   ``aftershock.healer.Healer`` with one real ``HttpProbeAdapter`` per endpoint
@@ -31,7 +41,9 @@ Two processes on 127.0.0.1:
   500ms``, ``unhealthyAfter: 3``, ``healthyAfter: 2``) and one playbook per
   watch whose step is an ``http.call`` to the server's ``/hook`` (with
   ``--no-action`` the playbooks wait 1 h, so nothing is ever called; with
-  ``--shared-client`` all probes share one httpx client, to compare).
+  ``--shared-client`` all probes share one httpx client, to compare). As in
+  ``aftershock heal``, the heap is frozen once every watch has sampled
+  (``settle_heap``).
 
 Per step, after a warm-up (99 % of the watches have answered twice; measured
 anyway after 40 s, and the table says so), K = min(N/2, 250) endpoints go down
@@ -49,12 +61,16 @@ at random moments over 8 s. Measured:
   samples on time and p99 overhead <= 100 ms.
 * **stop**: how long the graceful ``Healer.stop()`` takes afterwards (capped;
   the step's process is then dropped, so a slow stop does not stall the bench).
-* **overload** (every step, meant for 3,000 endpoints, more than one core
-  serves): samples served per second against ``min(N, unloaded capacity)``
-  (target: >= 90 %), the healer's samples share one ``SampleGate`` as in
+* **overload** (every step, meant for the overload step: more endpoints than
+  one core serves): samples served per second against ``min(N, unloaded
+  capacity)`` (target: >= 90 %) and per CPU-second of the healer (the core is
+  shared with whatever else runs on the machine: served per CPU-second against
+  the unloaded probes per CPU-second says whether the healer itself lost
+  efficiency); the healer's samples share one ``SampleGate`` as in
   ``aftershock heal``; its lag (``aftershock_probe_lag_seconds``) p50/p99, what
-  ``/readyz`` says, and whether ``/healthz`` of the step's own ``HealthServer``
-  answered while loaded (polled from the bench process every 0.5 s).
+  ``/readyz`` says, whether ``/healthz`` of the step's own ``HealthServer``
+  answered while loaded (polled from the bench process every 0.5 s), the
+  healer's and the server's CPU.
 """
 
 from __future__ import annotations
@@ -318,6 +334,7 @@ class StepResult:
     """Samples completed per second while measuring."""
     lag_p50: float = float("nan")
     lag_p99: float = float("nan")
+    lag_p95: float = float("nan")
     readyz: str = ""
     """What the step's /readyz said at the end of the measurement."""
     healthz: str = ""
@@ -484,6 +501,9 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
     served = (sum(len(s.calls) for s in recorded.values()) - done_from) / (until - wall_from)
     readiness = ready()
     readyz = "ready" if readiness.ready else readiness.reason
+    recent = gate.lag_p95()
+    if readiness.ready and recent is not None:
+        readyz += f" (p95 lag of the last {recent[2]} samples: {recent[1]:.2f} periods)"
     settled = settling.done()
     settling.cancel()
     hooks = await _hooks(control)
@@ -529,6 +549,7 @@ async def run_step(  # noqa: PLR0915 - one measured step, read top to bottom
         served=served,
         lag_p50=_pct(lags, 50),
         lag_p99=_pct(lags, 99),
+        lag_p95=_pct(lags, 95),
         readyz=readyz,
         server_cpu=server_cpu if server_pids else float("nan"),
         settled=settled,
@@ -929,7 +950,8 @@ def _print_overload(results: list[StepResult], rates: Rates | None) -> None:
         line = (
             f"{r.n} endpoints{' (more than the unloaded capacity)' if overloaded else ''}: "
             f"served {r.served:,.0f} samples/s ({r.served_per_cpu:,.0f} per healer CPU-s), "
-            f"lag (aftershock_probe_lag_seconds) p50 {_ms(r.lag_p50)} p99 {_ms(r.lag_p99)}, "
+            f"lag (aftershock_probe_lag_seconds) p50 {_ms(r.lag_p50)} p95 {_ms(r.lag_p95)} "
+            f"p99 {_ms(r.lag_p99)}, "
             f"/readyz: {r.readyz}; /healthz: {r.healthz}; healer cpu {r.cpu:.0%}"
             f"{'' if r.settled else ' (heap not yet frozen)'}, "
             f"server ({r.server}) cpu {_share(r.server_cpu)}"

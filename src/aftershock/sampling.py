@@ -31,7 +31,14 @@ from typing import Final, Self
 
 from aftershock.ports import Clock, Probe, ProbeResult
 
-__all__ = ["DEFAULT_CAPACITY", "GATE_LIMIT", "LAG_WINDOW", "SampleGate", "Sampler"]
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "GATE_LIMIT",
+    "LAG_WINDOW",
+    "OVERLOAD_PERIODS",
+    "SampleGate",
+    "Sampler",
+]
 
 DEFAULT_CAPACITY: Final = 100_000
 """Samples kept per probe: a day at one per second fits with room to spare."""
@@ -44,8 +51,14 @@ finishes each admitted check within tens of milliseconds, inside its timeout."""
 LAG_WINDOW: Final = 30.0
 """Seconds of recent samples ``SampleGate.overload`` looks at."""
 
-_LAG_KEPT: Final = 8192  # recent lags kept for the p95 (the newest, within the window)
+_LAG_KEPT: Final = 8192  # recent lags kept for the p95 (spread over the window)
 _OVERLOAD_QUANTILE: Final = 0.95
+OVERLOAD_PERIODS: Final = 0.75
+"""p95 lag, in periods, above which a process is overloaded. Not one whole period:
+a sampler whose check starts more than a period late skips the tick it missed, so
+an overloaded process settles with its samples' lag right about one period, and
+its p95 sways around it; three quarters of a period is well clear of a process
+that keeps up (milliseconds) and of that sway."""
 
 
 class SampleGate:
@@ -53,8 +66,10 @@ class SampleGate:
 
     ``on_lag(seconds)`` is called for every sample let through with how late it
     starts against its tick (0 when on time). ``overload()`` says whether the
-    p95 of recent lags, each measured in its sampler's periods, exceeds one
-    period over the last ``window`` seconds on ``clock``.
+    p95 of recent lags, each measured in its sampler's periods, exceeds
+    ``OVERLOAD_PERIODS`` over the last ``window`` seconds on ``clock`` (a
+    process sampling thousands a second keeps every n-th lag for it, so the
+    window is whole at any rate: its lag sways over seconds when overloaded).
     """
 
     def __init__(
@@ -75,7 +90,12 @@ class SampleGate:
         self._free = limit
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._lags: deque[tuple[float, float, float]] = deque(maxlen=_LAG_KEPT)
-        """(when, lag seconds, lag in periods) of recent samples, oldest first."""
+        """(when, lag seconds, lag in periods) of recent samples, oldest first: every
+        ``_stride``-th, so that the whole window fits in ``_LAG_KEPT`` at any rate."""
+        self._per_second = max(_LAG_KEPT // max(math.ceil(window), 1), 1)
+        self._second = -1
+        self._in_second = 0
+        self._stride = 1
 
     @property
     def in_flight(self) -> int:
@@ -116,7 +136,16 @@ class SampleGate:
     def observe(self, lag: float, every: float) -> None:
         """Record one sample's lag (seconds late against its tick, with its period)."""
         lag = max(lag, 0.0)
-        self._lags.append((self._clock.monotonic(), lag, lag / every))
+        now = self._clock.monotonic()
+        second = int(now)
+        if second != self._second:
+            # Thin by the rate of the second before: a busy process's whole window fits.
+            busy = second == self._second + 1
+            self._stride = max(self._in_second // self._per_second, 1) if busy else 1
+            self._second, self._in_second = second, 0
+        if self._in_second % self._stride == 0:
+            self._lags.append((now, lag, lag / every))
+        self._in_second += 1
         if self.on_lag is not None:
             self.on_lag(lag)
 
@@ -135,11 +164,12 @@ class SampleGate:
         """Why the process is overloaded (samples start more than a period late), or None.
 
         Overloaded: over the last ``window`` seconds, the 95th percentile of the
-        samples' lag, each in its own sampler's periods, is above one period,
-        so most watches are sampled less often than declared.
+        samples' lag, each in its own sampler's periods, is above
+        ``OVERLOAD_PERIODS``, so watches are sampled less often than declared
+        (see ``OVERLOAD_PERIODS`` for why not one whole period).
         """
         p95 = self.lag_p95()
-        if p95 is None or p95[1] <= 1.0:
+        if p95 is None or p95[1] <= OVERLOAD_PERIODS:
             return None
         seconds, periods, count = p95
         return (

@@ -121,3 +121,27 @@ async def test_overload_looks_at_the_recent_window_only(clock: ManualClock) -> N
 def test_limit_must_be_positive(clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         SampleGate(clock=clock, limit=0)
+
+
+async def test_samples_settled_about_one_period_late_are_an_overload(clock: ManualClock) -> None:
+    """Missed ticks are skipped, so an overloaded process's lag settles near one period."""
+    gate = SampleGate(clock=clock)
+    for k in range(100):
+        gate.observe(0.85 + (k % 3) * 0.05, 1.0)  # 0.85..0.95 periods: never a whole one
+    reason = gate.overload()
+    assert reason is not None
+    assert reason.startswith("overloaded: p95 probe lag 0.950s (0.9 periods)")
+
+
+async def test_a_busy_gate_keeps_its_whole_window(clock: ManualClock) -> None:
+    """At 10,000 samples a second the overload still looks back over the whole window."""
+    gate = SampleGate(clock=clock, window=30.0)
+    for second in range(30):
+        lag = 2.0 if second < 10 else 0.0  # late for the first 10 s, on time after
+        for _ in range(10_000):
+            gate.observe(lag, 1.0)
+        await clock.advance(1)
+    p95 = gate.lag_p95()
+    assert p95 is not None
+    assert p95[2] <= 8192
+    assert gate.overload() is not None  # a third of the window was late
