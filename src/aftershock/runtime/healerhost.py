@@ -312,8 +312,10 @@ class HealerHost:
             yield healer
 
     async def _settle_heap(self, healer: Healer) -> None:
+        # A heap someone else froze first stays frozen when this host closes.
+        theirs = gc.get_freeze_count() > 0 and not self._frozen
         await settle_heap([healer], self.clock)
-        self._frozen = True
+        self._frozen = self._frozen or not theirs
 
     def _build(
         self,
