@@ -29,7 +29,8 @@ def heal(
 
     /readyz answers 503 with a reason while no healer runs or while the process
     is overloaded: the p95 of how late probe samples start, over the last 30 s,
-    exceeds one sampling period (aftershock_probe_lag_seconds in /metrics).
+    exceeds three quarters of a sampling period (aftershock_probe_lag_seconds in
+    /metrics).
 
     Exit 2 for invalid policies, settings or an unusable $AFTERSHOCK_HOME; 4 when
     the healer cannot start (a driver, its state files, the listen address).

@@ -5,7 +5,7 @@ with a status snapshot). ``/readyz`` answers 200 ``{"ready": true}`` when the
 daemon does its job, else 503 with ``"ready": false`` and, when the readiness
 callable gives one (a ``Readiness``), a ``"reason"``: for ``aftershock heal``
 no healer running, or overload (the p95 of how late probe samples start,
-over the last 30 s, exceeds one sampling period; ``SampleGate.overload``).
+over the last 30 s, exceeds three quarters of a sampling period; ``SampleGate.overload``).
 """
 
 from __future__ import annotations

@@ -31,12 +31,13 @@ from aftershock.runtime.stores import (
 from aftershock.runtime.wiring import build_drivers, merged_targets
 
 if TYPE_CHECKING:
-    from aftershock.runtime.healerhost import HealerHost, HealingNotes
+    from aftershock.runtime.healerhost import HealerHost
     from aftershock.runtime.healing import run_healers
+    from aftershock.runtime.healingnotes import HealingNotes
 
 _HEALING = {
     "HealerHost": "aftershock.runtime.healerhost",
-    "HealingNotes": "aftershock.runtime.healerhost",
+    "HealingNotes": "aftershock.runtime.healingnotes",
     "run_healers": "aftershock.runtime.healing",
 }
 
@@ -52,6 +53,7 @@ def __getattr__(name: str) -> Any:
         return value
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
+
 
 __all__ = [
     "KILL_SWITCH_ENGAGED",

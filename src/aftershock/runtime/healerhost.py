@@ -28,21 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
-import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, Self
 
 import structlog
 
 from aftershock.clock import SystemClock
 from aftershock.drivers.standalone import HANDLERS as STANDALONE_HANDLERS
-from aftershock.drivers.standalone import post_json
 from aftershock.healer import (
     STATE_FILE,
-    Escalation,
     Healer,
     MemoryStateStore,
     SqliteStateStore,
@@ -50,13 +46,14 @@ from aftershock.healer import (
     settle_heap,
 )
 from aftershock.model.policy import HealingPolicy
-from aftershock.model.secrets import reveal
 from aftershock.model.targets import TargetKind, TargetSpec
 from aftershock.observability.audit import AuditLog
 from aftershock.observability.health import Readiness
 from aftershock.observability.metrics import FanOut, HealerMetrics, MeteredProbe
-from aftershock.ports import Clock, Event, EventSink, Probe
+from aftershock.ports import Clock, EventSink, Probe
 from aftershock.probes.factory import build_probe, shared_client
+from aftershock.runtime.escalation import escalation_sender
+from aftershock.runtime.healingnotes import HealingNotes, Notebook
 from aftershock.runtime.local import LocalTargetLeases
 from aftershock.runtime.standback import PAUSE_POLL_SECONDS, StandBack
 from aftershock.runtime.stores import TargetLeases
@@ -68,8 +65,6 @@ __all__ = [
     "AUDIT_LOG",
     "PAUSE_POLL_SECONDS",
     "HealerHost",
-    "HealingNotes",
-    "Notebook",
 ]
 
 AUDIT_LOG: Final = Path("audit") / "healer.jsonl"
@@ -341,7 +336,7 @@ class HealerHost:
             events=events,
             standalone=STANDALONE_HANDLERS,
             store=self.store,
-            escalate=_escalator(policy),
+            escalate=escalation_sender(policy),
             stagger=True,
             gate=self.gate,
         )
@@ -376,76 +371,3 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-class Notebook(Protocol):
-    """The part of ``ports.RunJournal`` a healer inside a run writes to."""
-
-    def note(self, kind: str, **fields: Any) -> int:
-        """Record something about the run."""
-        ...
-
-
-class HealingNotes:
-    """An ``EventSink`` writing a healer's steps into a run journal, where the report finds them."""
-
-    def __init__(self, journal: Notebook, clock: Clock, t0: float) -> None:
-        """``t0`` is the run's start on ``clock``; notes carry seconds since then."""
-        self.journal = journal
-        self.clock = clock
-        self.t0 = t0
-
-    def emit(self, event: Event) -> None:
-        """Note remediation steps and closed incidents; other events are not the report's."""
-        f = event.fields
-        if event.kind == "healer.action":
-            self.journal.note(
-                "healing",
-                playbook=f.get("playbook"),
-                action=f.get("action"),
-                target=f.get("target"),
-                outcome=f.get("outcome"),
-                t=self.clock.monotonic() - self.t0,
-            )
-        elif event.kind == "incident.closed":
-            self.journal.note(
-                "incident",
-                target=f.get("target"),
-                mttr_seconds=f.get("mttr_seconds"),
-                detect_seconds=f.get("detect_seconds"),
-                first_action_seconds=f.get("first_action_seconds"),
-                t=self.clock.monotonic() - self.t0,
-            )
-
-
-def _escalator(policy: HealingPolicy) -> Callable[[Escalation], Any]:
-    escalate = policy.spec.escalate
-
-    async def send(escalation: Escalation) -> None:
-        payload = {
-            "policy": escalation.policy,
-            "target": escalation.target,
-            "probe": escalation.probe,
-            "playbook": escalation.playbook,
-            "reason": escalation.reason,
-            "detail": escalation.detail,
-            "at": escalation.at.isoformat(),
-            "incident": escalation.incident,
-        }
-        if escalate is None:
-            _log.warning("escalation", **payload)
-            return
-        if escalate.webhook is not None:
-            hook = escalate.webhook
-            headers = {k: reveal(v) for k, v in hook.headers.items()}
-            async with asyncio.timeout(hook.timeout.total_seconds()):
-                await post_json(
-                    reveal(hook.url), payload, headers=headers, limit=hook.timeout.total_seconds()
-                )
-        if escalate.command:
-            env = {**os.environ, "AFTERSHOCK_ESCALATION": json.dumps(payload)}
-            process = await asyncio.create_subprocess_exec(*escalate.command, env=env)
-            async with asyncio.timeout(30):
-                await process.wait()
-
-    return send
