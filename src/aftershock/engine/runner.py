@@ -13,6 +13,8 @@ from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 
 from aftershock.engine.context import RunContext
+from aftershock.engine.dryrun import dry_run
+from aftershock.engine.healingcheck import judge_healing
 from aftershock.engine.method import FaultBook, MethodExecutor
 from aftershock.engine.plan import (
     AwaitRecovery,
@@ -32,7 +34,7 @@ from aftershock.errors import AftershockError
 from aftershock.model.experiment import BudgetAbort, ProbeAbort
 from aftershock.model.probes import Tolerance
 from aftershock.model.results import BudgetResult, CheckResult, HealingResult, RunResult, RunStatus
-from aftershock.ports import JSON, Event, FaultRequest, ProbeResult
+from aftershock.ports import JSON, Event, ProbeResult
 from aftershock.sampling import Sampler
 from aftershock.slo.budget import budget_for
 from aftershock.slo.stats import summarize
@@ -131,7 +133,7 @@ class Runner:
             },
         )
         try:
-            verdict = await (self._dry_run() if ctx.dry_run else self._drive())
+            verdict = await (dry_run(ctx, self._emit) if ctx.dry_run else self._drive())
         except asyncio.CancelledError:
             self.result = await shielded(self._cancelled(started_at))
             raise
@@ -332,65 +334,15 @@ class Runner:
                     f"spent {spent:.2%} of the {spec.budget.slo} budget, above maxSpend {limit:.2%}"
                 )
         if self.ctx.healing is not None and self.executor.started is not None:
-            unmet.extend(self._healing_expectation())
+            self.healing, unmet_healing = judge_healing(
+                self.ctx.healing,
+                spec.expect,
+                method_started=self.executor.started,
+                t0=self.t0,
+                injected_at=self.book.windows.values(),
+            )
+            unmet.extend(unmet_healing)
         return unmet
-
-    def _healing_expectation(self) -> list[str]:
-        """Whether the expected playbook fired, timed from the fault that preceded it."""
-        assert self.ctx.healing is not None
-        assert self.executor.started is not None
-        spec = self.ctx.experiment.spec
-        expected = spec.expect.healed_by
-        raw = self.ctx.healing.healing_result(self.executor.started, expected)
-        self.healing = raw
-        if not raw.fired or raw.first_action_after is None:
-            return [f"healer playbook {expected!r} did not fire"] if expected else []
-        method_t = self.executor.started - self.t0
-        acted_t = method_t + raw.first_action_after
-        injected = [t for t in self.book.windows.values() if t is not None and t <= acted_t]
-        reference = max(injected, default=method_t)
-        healthy = raw.healthy_after
-        self.healing = raw.model_copy(
-            update={
-                "first_action_after": acted_t - reference,
-                "healthy_after": None if healthy is None else method_t + healthy - reference,
-            }
-        )
-        within = spec.expect.within
-        if expected is not None and within is not None:
-            took = acted_t - reference
-            if took > within.total_seconds():
-                limit = within.total_seconds()
-                return [
-                    f"healer playbook {expected!r} acted {took:.2f}s after the fault (> {limit:g}s)"
-                ]
-        return []
-
-    async def _dry_run(self) -> Verdict:
-        lines: list[str] = []
-        for step in self.ctx.experiment.spec.method:
-            target = self.ctx.experiment.spec.targets[step.target]
-            driver = self.ctx.drivers.get(target.kind)
-            if driver is None:
-                return Verdict(RunStatus.ERRORED, f"{step.name}: no driver for {target.kind.value}")
-            request = FaultRequest(
-                run_id=self.ctx.run_id,
-                step=step.name,
-                fault=step.fault_type,
-                target_name=step.target,
-                target=target,
-                params=step.params,
-                seed=self.ctx.seed_for(step.name),
-            )
-            try:
-                handle = await driver.prepare(request)
-            except AftershockError as exc:
-                return Verdict(RunStatus.ERRORED, f"{step.name}: {exc}")
-            lines.append(f"{step.name}: would apply {step.fault} to {', '.join(handle.resources)}")
-            self._emit(
-                "dry-run", step=step.name, fault=step.fault, resources=list(handle.resources)
-            )
-        return Verdict(RunStatus.PASSED, "dry run: nothing was touched", lines)
 
     def _result(self, verdict: Verdict, started_at: datetime) -> RunResult:
         spec = self.ctx.experiment.spec
