@@ -205,3 +205,18 @@ def test_a_run_loads_only_the_drivers_and_healer_it_uses(tmp_path: Path) -> None
         "prometheus_client",
     )
     assert forbidden(modules, unused) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("validate", str(EXAMPLE)), id="validate"),
+        pytest.param(("validate", "-o", "json", str(EXAMPLE)), id="validate-json"),
+    ],
+)
+def test_validate_prints_without_rich(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """validate's output is lines (click's echo); rich is a tenth of its start-up."""
+    result, modules = imported_by(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stderr or '"valid": true' in result.stdout
+    assert forbidden(modules, ("rich",)) == []

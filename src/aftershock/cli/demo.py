@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from aftershock.cli.common import fail, os_reason, output_dir_problem, settings_or_exit
 from aftershock.cli.run import execute, load_policy
@@ -122,6 +120,9 @@ def demo(
 
     Exit codes are ``run``'s; 2 also when ``--dir`` or ``$AFTERSHOCK_HOME`` is unusable.
     """
+    from rich.console import Console
+    from rich.text import Text
+
     from aftershock.loading import load_file
     from aftershock.model.experiment import Experiment
     from aftershock.reporting import REPORT_FILES, load_run, write_report

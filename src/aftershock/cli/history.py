@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from aftershock.cli.common import (
     EXIT_ERRORED,
@@ -56,6 +53,10 @@ def _secs(value: float | None) -> str:
 
 
 def _print_table(rows: list[WeekRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="aftershock history")
     for column in _COLUMNS:
         table.add_column(column)

@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from aftershock.cli.common import (
     fail,
@@ -28,6 +25,7 @@ if TYPE_CHECKING:
     # start without them.
     from collections.abc import Coroutine
 
+    from rich.console import Console
     from rich.live import Live
 
     from aftershock import runtime
@@ -92,6 +90,9 @@ def summary(console: Console, result: RunResult, journal: Path) -> None:
     Names, reasons and errors come from documents, backends and process logs, so
     they are ``Text`` (never parsed as markup): ``[/x]`` in a log prints as is.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     colour = {"passed": "green", "failed": "red", "aborted": "yellow"}.get(
         result.status.value, "magenta"
     )
@@ -178,6 +179,9 @@ def run(
     if junit is not None and (problem := output_file_problem(junit, "--junit")) is not None:
         fail(problem)
     require_home(settings)  # only now: a refused run leaves not even an empty home behind
+    from rich.console import Console
+    from rich.text import Text
+
     console = Console()
     outcome = execute(
         console, experiment, policy, settings, seed=seed, dry_run=dry_run, force=force
@@ -215,6 +219,7 @@ def execute(
     import asyncio
 
     from rich.live import Live
+    from rich.text import Text
 
     from aftershock import runtime
     from aftershock.cli.progress import Progress
@@ -315,6 +320,9 @@ def report(
 def recover() -> None:
     """Revert every journaled fault that has no revert record."""
     import asyncio
+
+    from rich.console import Console
+    from rich.text import Text
 
     from aftershock import runtime
 
