@@ -7,12 +7,14 @@ import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Final, Protocol
 
 from aftershock.model.experiment import Experiment
+from aftershock.model.faults import FaultStepBase
 from aftershock.model.results import HealingResult
 from aftershock.model.targets import TargetKind
-from aftershock.ports import Clock, Event, EventSink, FaultDriver, Probe, RunJournal
+from aftershock.ports import Clock, Event, EventSink, FaultDriver, FaultRequest, Probe, RunJournal
 
 __all__ = ["HealingObserver", "NullSink", "RunContext", "new_seed", "step_seed"]
 
@@ -84,3 +86,18 @@ class RunContext:
     def seed_for(self, step: str) -> int | None:
         """The seed of ``step``'s random choices (target picks)."""
         return None if self.seed is None else step_seed(self.seed, step)
+
+    def fault_request(
+        self, step: FaultStepBase, *, duration: timedelta | None = None
+    ) -> FaultRequest:
+        """What a driver is asked to prepare for ``step`` (its target, params and seed)."""
+        return FaultRequest(
+            run_id=self.run_id,
+            step=step.name,
+            fault=step.fault_type,
+            target_name=step.target,
+            target=self.experiment.spec.targets[step.target],
+            params=step.params,
+            duration=duration,
+            seed=self.seed_for(step.name),
+        )

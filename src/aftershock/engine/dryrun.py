@@ -12,7 +12,6 @@ from aftershock.engine.context import RunContext
 from aftershock.engine.plan import Verdict
 from aftershock.errors import AftershockError
 from aftershock.model.results import RunStatus
-from aftershock.ports import FaultRequest
 
 __all__ = ["dry_run"]
 
@@ -25,17 +24,8 @@ async def dry_run(ctx: RunContext, emit: Callable[..., None]) -> Verdict:
         driver = ctx.drivers.get(target.kind)
         if driver is None:
             return Verdict(RunStatus.ERRORED, f"{step.name}: no driver for {target.kind.value}")
-        request = FaultRequest(
-            run_id=ctx.run_id,
-            step=step.name,
-            fault=step.fault_type,
-            target_name=step.target,
-            target=target,
-            params=step.params,
-            seed=ctx.seed_for(step.name),
-        )
         try:
-            handle = await driver.prepare(request)
+            handle = await driver.prepare(ctx.fault_request(step))
         except AftershockError as exc:
             return Verdict(RunStatus.ERRORED, f"{step.name}: {exc}")
         lines.append(f"{step.name}: would apply {step.fault} to {', '.join(handle.resources)}")

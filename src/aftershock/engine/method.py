@@ -12,7 +12,7 @@ from aftershock.engine.timeline import fault_end, method_end
 from aftershock.errors import AftershockError, DriverError
 from aftershock.model.faults import FaultStepBase
 from aftershock.model.results import FaultRecord
-from aftershock.ports import JSON, Event, FaultRequest, Handle
+from aftershock.ports import JSON, Event, Handle
 from aftershock.tasks import first_of, shielded
 
 __all__ = ["FaultBook", "MethodExecutor"]
@@ -128,15 +128,8 @@ class MethodExecutor:
             msg = f"{step.name}: no driver for {target.kind.value} targets"
             raise DriverError(msg, target=step.target)
         until = fault_end(step, end)
-        request = FaultRequest(
-            run_id=ctx.run_id,
-            step=step.name,
-            fault=step.fault_type,
-            target_name=step.target,
-            target=target,
-            params=step.params,
-            duration=timedelta(seconds=until - step.at.total_seconds()),
-            seed=ctx.seed_for(step.name),
+        request = ctx.fault_request(
+            step, duration=timedelta(seconds=until - step.at.total_seconds())
         )
         handle = await driver.prepare(request)
         lasts = timedelta(seconds=until - step.at.total_seconds())
