@@ -57,37 +57,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+# The same nginx as bench_healer's steps: /ep/<i> answers 503 while down/<i> exists.
+from bench_healer import EP_FLIPPING, NGINX_CONF
+
 EVERY = 1.0
 TIMEOUT = 0.5
 LATE = 0.100
 TARGET_GROWTH = 0.05
 FLAP_PERIOD = 90.0
 FLAP_DOWN = 20.0
-
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 16384; }}
-http {{
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  default_type text/plain;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location ~ ^/ep/(?<ep>[0-9]+)$ {{
-      if (-f {dir}/down/$ep) {{ return 503 "down"; }}
-      return 200 "ok";
-    }}
-  }}
-}}
-"""
 
 
 def policy_yaml(n: int, port: int, flappers: list[int], hook: int) -> str:
@@ -398,7 +376,9 @@ def soak(args: argparse.Namespace) -> int:  # noqa: PLR0915 - the soak, in order
         (work / "home").mkdir()
         port, listen = _free_port(), _free_port()
         flapper = Flapper(work, flappers)
-        (work / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=port))
+        endpoints = EP_FLIPPING.format(dir=tmp)
+        conf = NGINX_CONF.format(dir=tmp, port=port, workers=1, ep=endpoints)
+        (work / "nginx.conf").write_text(conf)
         (work / "policy.yaml").write_text(policy_yaml(n, port, flappers, flapper.port))
         nginx = subprocess.Popen(
             ["nginx", "-c", str(work / "nginx.conf"), "-p", tmp],
