@@ -33,13 +33,17 @@ async def settle_heap(
 
     The connections are opened by each watch's first sample; after ``cap``
     seconds the heap is frozen anyway. Freezing moves the collector's lists
-    in constant time; collecting first would be one full pause, which is
-    what this avoids (cyclic garbage alive at that instant waits for
-    ``gc.unfreeze()``, which undoes it all when the healers stop).
+    in constant time; a full collection first would be one full pause, which
+    is what this avoids. The two young generations are collected first (they
+    hold only what was made since the last collections, milliseconds), so the
+    cyclic garbage a freeze traps until ``gc.unfreeze()`` (when the healers
+    stop) is at most the old generation's; a host that adds healers over
+    time (the operator) freezes once per healer.
     """
     deadline = clock.monotonic() + cap
     while clock.monotonic() < deadline and not all(
         watch.samples for healer in healers for watch in healer.watches.values()
     ):
         await clock.sleep(poll)
+    gc.collect(1)
     gc.freeze()
