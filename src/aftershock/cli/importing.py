@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from aftershock.cli.common import EXIT_INVALID, fail, os_reason, output_dir_problem
+from aftershock.cli.startup import Command
 
 if TYPE_CHECKING:
     # The translator loads when the command runs, not for ``--help``.
@@ -61,7 +62,7 @@ def _translate(path: Path) -> ImportResult | None:
         return None
 
 
-@import_app.command("chaostoolkit")
+@import_app.command("chaostoolkit", cls=Command)
 def chaostoolkit(
     files: Annotated[
         list[Path],

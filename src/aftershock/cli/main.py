@@ -11,10 +11,9 @@ or structlog (``tests/e2e/test_cli_imports.py`` checks it).
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
-from typer.core import TyperCommand
 
 import aftershock
 from aftershock.cli import run as run_cmds
@@ -27,6 +26,7 @@ from aftershock.cli.importing import import_app
 from aftershock.cli.operator import operator
 from aftershock.cli.proxy import proxy
 from aftershock.cli.schedule import schedule
+from aftershock.cli.startup import Command, LoggingCommand, ReadingCommand, starting
 from aftershock.errors import AftershockError
 
 __all__ = ["app", "main"]
@@ -42,20 +42,6 @@ app = typer.Typer(
 
 LogFormat = Literal["auto", "json", "console"]
 """``--log-format``: ``aftershock.observability.logging.LogFormat``, named here for the help."""
-
-
-class _Logging(TyperCommand):
-    """A command that logs: logging is set up with the root options just before it runs.
-
-    Not while listing or parsing: ``run --help`` exits before ``invoke``.
-    """
-
-    def invoke(self, ctx: Any) -> Any:  # ctx: the click Context typer vendors (private)
-        from aftershock.observability.logging import configure_logging
-
-        root = ctx.find_root().params
-        configure_logging(root["log_level"], root["log_format"])
-        return super().invoke(ctx)
 
 
 def _version(value: bool) -> None:
@@ -75,22 +61,22 @@ def _root(
 ) -> None:
     """Chaos experiments and self-healing, booked against SLO error budgets.
 
-    The logging options are read by the commands that log (``_Logging``) when they run.
+    The logging options are read by the commands that log (``LoggingCommand``) when they run.
     """
 
 
-app.command(cls=_Logging)(demo)
-app.command()(validate_cmds.validate)
-app.command()(validate_cmds.schema)
-app.command(cls=_Logging)(proxy)
-app.command(cls=_Logging)(run_cmds.run)
-app.command(cls=_Logging)(heal)
-app.command(cls=_Logging)(run_cmds.recover)
-app.command(cls=_Logging)(run_cmds.report)
-app.command(cls=_Logging)(history)
-app.command(cls=_Logging)(run_cmds.lever)
-app.command(cls=_Logging)(schedule)
-app.command(cls=_Logging)(operator)
+app.command(cls=LoggingCommand)(demo)
+app.command(cls=ReadingCommand)(validate_cmds.validate)
+app.command(cls=Command)(validate_cmds.schema)
+app.command(cls=LoggingCommand)(proxy)
+app.command(cls=LoggingCommand)(run_cmds.run)
+app.command(cls=LoggingCommand)(heal)
+app.command(cls=LoggingCommand)(run_cmds.recover)
+app.command(cls=LoggingCommand)(run_cmds.report)
+app.command(cls=LoggingCommand)(history)
+app.command(cls=LoggingCommand)(run_cmds.lever)
+app.command(cls=LoggingCommand)(schedule)
+app.command(cls=LoggingCommand)(operator)
 app.add_typer(import_app, name="import")
 
 
@@ -102,6 +88,7 @@ def main() -> None:
     an ``AftershockError`` or an ``OSError`` (a state file, a full disk), is one
     ``error:`` line and exit 4, never a traceback.
     """
+    starting()
     try:
         app()
     except AftershockError as exc:

@@ -44,6 +44,7 @@ from aftershock.drivers.toxiproxy.resources import (
     json_object,
 )
 from aftershock.errors import DriverUnavailable, UnexpectedAnswer
+from aftershock.tls import context_for
 
 __all__ = ["MAX_BODY", "USER_AGENT", "ToxiproxyClient"]
 
@@ -138,6 +139,8 @@ class ToxiproxyClient:
             # Traffic stays where the URL says; a proxy from the environment
             # would route chaos API calls through some other host.
             trust_env=False,
+            follow_redirects=False,
+            verify=context_for(self.base_url),
         )
 
     async def __aenter__(self) -> Self:
