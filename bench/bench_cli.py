@@ -15,8 +15,16 @@ Every row is the wall time of a fresh process (``time.perf_counter`` around
   experiment (one ``toxiproxy.latency`` fault on the embedded proxy, held for
   ``--hold`` seconds; no probes, no infrastructure) minus the waits it
   declares (the fault's ``for:``), each run with a fresh ``$AFTERSHOCK_HOME``;
-* ``chaos validate`` (Chaos Toolkit) of one JSON experiment side by side, if a
-  ``chaos`` executable is on ``PATH`` or named by ``--chaos``.
+* side by side, if a ``chaos`` executable is on ``PATH`` or named by
+  ``--chaos`` (Chaos Toolkit; ``pip install chaostoolkit`` in a venv of its
+  own): ``chaos validate`` of one JSON experiment, and the overhead of
+  ``chaos run`` of an experiment whose method is one ``sleep --hold`` process
+  (wall time minus the sleep; less work than aftershock's fault).
+
+Before measuring, the aftershock package is compiled to bytecode
+(``compileall``), as an install from a wheel is: a checkout run with
+``PYTHONDONTWRITEBYTECODE`` set would otherwise compile every module on every
+start, which is not what a user pays.
 
 Targets (issue 12): one file ≤ 0.2 s, 1,000 files ≤ 2 s, run overhead ≤ 0.5 s.
 The machine's load average is printed first: on a shared machine, compare rows
@@ -26,6 +34,8 @@ measured under similar load.
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import json
 import os
 import re
@@ -164,6 +174,42 @@ def run_overhead(repeat: int, env: dict[str, str], hold: float) -> tuple[float, 
     return statistics.median(times), min(times), hold
 
 
+def chaos_run_overhead(
+    chaos: str, repeat: int, env: dict[str, str], hold: float, tmp: Path
+) -> tuple[float, float]:
+    """Median and best of ``chaos run`` wall time minus its one ``sleep``."""
+    experiment = tmp / "chaos-run.json"
+    experiment.write_text(
+        json.dumps(
+            {
+                "version": "1.0.0",
+                "title": "one sleep",
+                "description": "the method waits; the run's own cost is what is left",
+                "method": [
+                    {
+                        "type": "action",
+                        "name": "hold",
+                        "provider": {"type": "process", "path": "sleep", "arguments": f"{hold:g}"},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    command = [chaos, "--no-version-check", "run", "--no-verify-tls", str(experiment)]
+    median, best = wall(command, repeat, env, tmp)
+    return median - hold, best - hold
+
+
+def compile_package() -> None:
+    """Write the bytecode of every aftershock module, as installing a wheel does."""
+    spec = importlib.util.find_spec("aftershock")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("aftershock is not importable from this interpreter")
+    for location in spec.submodule_search_locations:
+        compileall.compile_dir(location, quiet=1, force=False)
+
+
 def copies(directory: Path, count: int) -> None:
     """Write ``count`` copies of the example, each experiment under its own name."""
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -191,6 +237,7 @@ def main() -> None:
         "--hold", type=float, default=2.0, help="seconds the run's fault is held (default 2)"
     )
     args = parser.parse_args()
+    compile_package()
     env = environment()
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"aftershock CLI start-up ({args.repeat} runs per row, {sys.executable})")
@@ -226,6 +273,10 @@ def main() -> None:
         # chaos writes chaostoolkit.log into its working directory: the temporary one.
         command = [chaos, "--no-version-check", "validate", str(experiment)]
         row("chaos validate, 1 file (Chaos Toolkit)", wall(command, args.repeat, env, Path(tmp)))
+        row(
+            f"chaos run, overhead (wall - {args.hold:g} s sleep)",
+            chaos_run_overhead(chaos, args.repeat, env, args.hold, Path(tmp)),
+        )
 
 
 if __name__ == "__main__":
