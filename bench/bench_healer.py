@@ -591,6 +591,7 @@ class HealthPoller:
         self.url = f"http://127.0.0.1:{port}/healthz"
         self.answers: list[float] = []
         self.failures = 0
+        self.starting = 0  # failures before the first answer: the step's server not yet up
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -603,7 +604,10 @@ class HealthPoller:
                     answer.read()
                 self.answers.append(time.monotonic() - asked)
             except OSError:
-                self.failures += 1
+                if self.answers:
+                    self.failures += 1
+                else:
+                    self.starting += 1
 
     def __enter__(self) -> HealthPoller:
         self._thread.start()
@@ -614,12 +618,12 @@ class HealthPoller:
         self._thread.join()
 
     def summary(self) -> str:
-        # Failures before the step's server listens (start-up) count too.
+        # Failures before the step's server first answered (start-up) are counted apart.
         if not self.answers:
-            return "no answer"
+            return f"no answer ({self.starting} tries)"
         return (
-            f"{len(self.answers)}/{len(self.answers) + self.failures} answered, "
-            f"p99 {_ms(_pct(self.answers, 99))}"
+            f"{len(self.answers)}/{len(self.answers) + self.failures} answered "
+            f"once listening ({self.starting} before), p99 {_ms(_pct(self.answers, 99))}"
         )
 
 
