@@ -138,6 +138,30 @@ def test_help_loads_no_model(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert forbidden(modules, FORBIDDEN + MODEL) == []
 
 
+#: The one validator of both document kinds, the model's costliest build.
+DOCUMENT_MODEL = ("aftershock.model.documents",)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("lever", "status"), id="lever-status"),
+        pytest.param(("history",), id="history"),
+    ],
+)
+def test_commands_that_read_no_document_build_no_document_model(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Logging redacts secrets (``aftershock.model.secrets``) without the document validator.
+
+    (The journal and the ledger still load the model classes their records use.)
+    """
+    result, modules = imported_by(tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    assert "aftershock.model.secrets" in modules  # the listing is not vacuous
+    assert forbidden(modules, DOCUMENT_MODEL) == []
+
+
 def test_the_check_sees_the_model_and_logging(tmp_path: Path) -> None:
     """The listing is not vacuous: validate loads the model; a logging command, structlog."""
     _, modules = imported_by(tmp_path, "validate", str(EXAMPLE))
