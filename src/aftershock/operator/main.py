@@ -19,7 +19,7 @@ from aftershock.operator.leader import LeaseElector
 from aftershock.operator.metrics import OperatorMetrics
 from aftershock.operator.schedulestore import KubeScheduleStore
 from aftershock.operator.shards import Membership, ShardedHealers
-from aftershock.scheduling.scheduler import ChaosScheduler
+from aftershock.scheduling.scheduler import ChaosScheduler, in_thread
 from aftershock.settings import Settings
 
 __all__ = ["LEASE_NAME", "kopf_settings", "run_operator"]
@@ -104,6 +104,7 @@ async def _lead(
         run=state.run_scheduled,
         store=KubeScheduleStore(state.kube, state.namespace),
         admission=state.admission,
+        blocking=in_thread,  # API calls: kopf's handlers and the lease go on meanwhile
     )
     await scheduler.start()
     state.scheduler = scheduler

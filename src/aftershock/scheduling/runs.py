@@ -51,7 +51,9 @@ def _status_of(value: RunStatusLike) -> str:
 class ScheduledRuns:
     """The running runs of every key, and how each one's end is recorded."""
 
-    def __init__(self, run: RunCallable, *, finished: Callable[[str, int, str], None]) -> None:
+    def __init__(
+        self, run: RunCallable, *, finished: Callable[[str, int, str], Awaitable[None]]
+    ) -> None:
         self._run = run
         self._finished = finished
         self._running: dict[str, set[asyncio.Task[None]]] = {}
@@ -93,11 +95,12 @@ class ScheduledRuns:
                 await asyncio.wait(previous)
             status = _status_of(await self._run(key, experiment))
         except asyncio.CancelledError:
-            self._finished(key, fire_id, "cancelled")
+            # Recorded even when cancelled again meanwhile: the record is a store call.
+            await asyncio.shield(self._finished(key, fire_id, "cancelled"))
             raise
         except BudgetExhausted as exc:
             status = f"refused: {exc}"
         except Exception as exc:  # noqa: BLE001 - a failed run must not stop the scheduler
             _log.warning("schedule.run_failed", key=key, error=repr(exc))
             status = f"error: {exc}"
-        self._finished(key, fire_id, status)
+        await self._finished(key, fire_id, status)

@@ -43,17 +43,26 @@ the fire appears once in the history. A reload (``upsert``) of an unchanged
 cron keeps the stored anchor, whoever advanced it. ``concurrencyPolicy``
 applies to the runs of one scheduler: a run started by another scheduler is
 not seen as running.
+
+Blocking calls (the store's reads and writes, the admission's ledger and
+lever) are made through ``blocking``: in the calling thread by default (a
+local SQLite file answers in milliseconds), or in worker threads
+(``in_thread``) for a store over the network, as the operator's is, so the
+event loop (and the leader's lease renewal on it) goes on while the API
+answers. A fire is recorded whole either way: a scheduler stopped while its
+fire is being recorded waits for the record, starts no run, and records that
+run as cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 import structlog
 
@@ -76,7 +85,28 @@ from aftershock.scheduling.runs import RunCallable, ScheduledRuns
 from aftershock.scheduling.store import FireRow, JobRow, ScheduleStorage, ScheduleStore
 from aftershock.settings import Settings
 
-__all__ = ["ChaosScheduler"]
+__all__ = ["Blocking", "ChaosScheduler", "in_thread", "inline"]
+
+_T = TypeVar("_T")
+
+
+class Blocking(Protocol):
+    """How a blocking call is made from the event loop."""
+
+    def __call__(self, call: Callable[[], _T], /) -> Awaitable[_T]:
+        """Make ``call`` and give its result (or raise its error)."""
+        ...
+
+
+async def inline(call: Callable[[], _T], /) -> _T:
+    """In the event loop's own thread: for a store that answers in milliseconds."""
+    return call()
+
+
+async def in_thread(call: Callable[[], _T], /) -> _T:
+    """In a worker thread (``asyncio.to_thread``): for a store over the network."""
+    return await asyncio.to_thread(call)
+
 
 _log = structlog.get_logger("aftershock.schedule")
 
@@ -105,6 +135,7 @@ class ChaosScheduler:
         seed: str = "",
         recheck_every: float = 60.0,
         admission: Admission | None = None,
+        blocking: Blocking = inline,
     ) -> None:
         """Open (or create) the store; nothing fires before ``start()``.
 
@@ -115,9 +146,12 @@ class ChaosScheduler:
         sleep, so a wall-clock jump (NTP, a suspended host) is noticed soon.
         ``admission`` (by default over ``settings``' lever and ledger) is asked
         about the kill switch and the budget gate at every fire; give the run
-        callable the same one.
+        callable the same one. ``blocking`` makes the store's and the
+        admission's calls at fires (``inline`` or ``in_thread``).
         """
         self._admission = admission or Admission(settings)
+        self._blocking = blocking
+        self._stopping = False
         self._clock: Clock = clock or SystemClock()
         if store is not None and store_path is not None:
             msg = "give the scheduler a store or a store_path, not both"
@@ -137,11 +171,13 @@ class ChaosScheduler:
     # ------------------------------------------------------------ public API
     async def start(self) -> None:
         """Start firing (idempotent)."""
+        self._stopping = False
         if self._loop_task is None or self._loop_task.done():
             self._loop_task = asyncio.create_task(self._loop(), name="aftershock-scheduler")
 
     async def stop(self) -> None:
         """Stop firing; cancel running runs (they roll back) and wait for them."""
+        self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -237,7 +273,7 @@ class ChaosScheduler:
             for job in list(self._jobs.values()):
                 if job.due is not None and job.due <= now:
                     try:
-                        self._fire(job, now)
+                        await self._fire(job, now)
                     except Exception as exc:  # noqa: BLE001 - one job must not stop the others
                         # The anchor did not move: the fire is still due; try again soon.
                         _log.error("schedule.fire_failed", key=job.key, error=repr(exc))
@@ -260,7 +296,7 @@ class ChaosScheduler:
             sleeper.cancel()
             waker.cancel()
 
-    def _fire(self, job: Job, now: datetime) -> None:
+    async def _fire(self, job: Job, now: datetime) -> None:
         fires, earlier, anchor = job.due_fires(now, self._grace)
         plan = catch_up(fires, now=now, grace=self._grace, earlier=earlier)
         rows = [
@@ -276,7 +312,7 @@ class ChaosScheduler:
         ]
         decision: Decision | None = None
         if plan.run is not None:
-            decision = self._decide(job, now)
+            decision = await self._decide(job, now)
             if decision.run and decision.reason is None and plan.late_by > _LATE_AFTER:
                 decision = Decision(
                     run=True,
@@ -295,20 +331,34 @@ class ChaosScheduler:
                 )
             )
         planned = job.moved_to(anchor)
-        ids = self._store.record(
-            job.key,
-            rows,
-            cron=job.schedule.cron,
-            timezone=job.schedule.timezone,
-            expected_anchor=job.anchor,
-            anchor=anchor,
-            next_fire=planned.fire_time,
-            now=now,
+        recording = asyncio.ensure_future(
+            self._blocking(
+                partial(
+                    self._store.record,
+                    job.key,
+                    rows,
+                    cron=job.schedule.cron,
+                    timezone=job.schedule.timezone,
+                    expected_anchor=job.anchor,
+                    anchor=anchor,
+                    next_fire=planned.fire_time,
+                    now=now,
+                )
+            )
         )
+        try:
+            ids = await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            # Stopped while the store records: the record lands anyway; no run starts.
+            ids = await recording
+            if ids is not None and decision is not None and decision.run:
+                await self._finish(job.key, ids[-1], "cancelled: the scheduler stopped")
+            raise
         if ids is None:
-            self._taken(job, rows, anchor, now)
+            await self._taken(job, rows, anchor, now)
             return
         job.anchor, job.fire_time, job.due = anchor, planned.fire_time, planned.due
+        current = self._current(job, planned)
         for fire_id, row in zip(ids, rows, strict=True):
             self._emit(
                 "schedule.fire",
@@ -319,24 +369,60 @@ class ChaosScheduler:
                 **_row_fields(row),
             )
             _log.info("schedule.fire", key=job.key, **_row_fields(row))
-        if decision is not None and decision.run:
-            self._runs.start(
-                job.key, job.experiment, ids[-1], replace=decision.reason is Reason.REPLACED
-            )
+        if decision is None or not decision.run:
+            return
+        if current is None or self._stopping:
+            why = "the scheduler stopped" if self._stopping else "the schedule was removed"
+            await self._finish(job.key, ids[-1], f"cancelled: {why} while the fire was recorded")
+            return
+        self._runs.start(
+            job.key, current.experiment, ids[-1], replace=decision.reason is Reason.REPLACED
+        )
 
-    def _taken(self, job: Job, rows: list[FireRow], attempted: datetime, now: datetime) -> None:
+    def _current(self, job: Job, planned: Job) -> Job | None:
+        """The job of ``job.key`` now: replaced or removed while its fire was being recorded?
+
+        A job replaced meanwhile (a reload) by one of the same cron takes the
+        anchor just recorded; its run is of the experiment as reloaded.
+        """
+        current = self._jobs.get(job.key)
+        if current is None or current is job:
+            return current
+        same = (current.schedule.cron, current.schedule.timezone) == (
+            job.schedule.cron,
+            job.schedule.timezone,
+        )
+        if same and current.anchor < planned.anchor:
+            moved = current.moved_to(planned.anchor)
+            current.anchor, current.fire_time, current.due = (
+                moved.anchor,
+                moved.fire_time,
+                moved.due,
+            )
+        return current
+
+    async def _taken(
+        self, job: Job, rows: list[FireRow], attempted: datetime, now: datetime
+    ) -> None:
         """The compare-and-set on the anchor failed: run nothing, adopt the stored anchor."""
-        stored = self._store.job(job.key)
+        stored = await self._blocking(partial(self._store.job, job.key))
+        if self._jobs.get(job.key) is not job:
+            # Removed or reloaded here while the fire was being recorded: nothing to adopt
+            # (and a removed job's row is not written back).
+            return
         detail = "another scheduler on the same store dealt with this fire"
         if stored is None:
             detail = "another scheduler removed the job; it starts again from now"
-            stored = self._store.save_job(
-                job.key,
-                cron=job.schedule.cron,
-                timezone=job.schedule.timezone,
-                anchor=now,
-                next_fire=job.moved_to(now).fire_time,
-                now=now,
+            stored = await self._blocking(
+                partial(
+                    self._store.save_job,
+                    job.key,
+                    cron=job.schedule.cron,
+                    timezone=job.schedule.timezone,
+                    anchor=now,
+                    next_fire=job.moved_to(now).fire_time,
+                    now=now,
+                )
             )
         anchor = stored.anchor
         if (stored.cron, stored.timezone) != (job.schedule.cron, job.schedule.timezone):
@@ -360,8 +446,8 @@ class ChaosScheduler:
             self._emit("schedule.taken", now, **fields)
             _log.info("schedule.taken", **fields)
 
-    def _decide(self, job: Job, now: datetime) -> Decision:
-        admission = self._admission.check(job.experiment, now)
+    async def _decide(self, job: Job, now: datetime) -> Decision:
+        admission = await self._blocking(partial(self._admission.check, job.experiment, now))
         return decide(
             job.schedule,
             moment=now,
@@ -371,9 +457,9 @@ class ChaosScheduler:
         )
 
     # ------------------------------------------------------------ runs
-    def _finish(self, key: str, fire_id: int, status: str) -> None:
+    async def _finish(self, key: str, fire_id: int, status: str) -> None:
         try:
-            self._store.finish(key, fire_id, status)
+            await self._blocking(partial(self._store.finish, key, fire_id, status))
         except AftershockError as exc:
             _log.error("schedule.record_failed", key=key, fire_id=fire_id, error=str(exc))
         now = self._clock.now()
