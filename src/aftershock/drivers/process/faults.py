@@ -114,9 +114,7 @@ async def _start_again(supervisor: Supervisor, name: str, fault: str, undo: Proc
     undo.aimed(fault, name, RevertFailed)
     undo.signal_number(fault, name, RevertFailed)
     sup = supervisor.get(name)
-    if sup is not None:
-        await reap_if_dead(sup)
-    if sup is None or sup.running:
+    if sup is None or not await reap_if_dead(sup):
         return  # from the journal alone there is nothing to start: see the module doc
     try:
         await supervisor.ensure_started(name)

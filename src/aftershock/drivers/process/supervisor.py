@@ -95,8 +95,7 @@ class Supervisor:
         """Start ``name`` unless it is running; wait until it is ready; return its pid."""
         sup = self.supervised(name, target)
         async with sup.lock:
-            await reap_if_dead(sup)
-            if not sup.running:
+            if await reap_if_dead(sup):
                 await self._spawn(name, sup)
             assert sup.proc is not None
             return sup.proc.pid
@@ -211,15 +210,19 @@ class Supervisor:
         return f"; {path}: " + " | ".join(tail) if tail else f"; {path} is empty"
 
 
-async def reap_if_dead(sup: Supervised) -> None:
-    """Collect the exit of a child /proc already shows dead, before asking if it runs.
+async def reap_if_dead(sup: Supervised) -> bool:
+    """Whether the supervised process is dead; its exit collected if /proc says so.
 
-    asyncio learns of a child's exit a moment after the kernel does; a revert in
-    that moment would otherwise see a dead process as running and not restart it.
+    asyncio learns of a child's exit a moment after the kernel does (on a busy
+    machine, seconds after): a revert in that moment would otherwise see a dead
+    process as running and not restart it. Dead is what /proc says (gone or a
+    zombie), whether or not asyncio has collected the exit within 2 s.
     """
     if sup.proc is None or sup.proc.returncode is not None:
-        return
+        return True
     stat = read_stat(sup.proc.pid)
-    if stat is None or stat.state in {"Z", "X"}:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sup.proc.wait(), timeout=2.0)
+    if stat is not None and stat.state not in {"Z", "X"}:
+        return False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sup.proc.wait(), timeout=2.0)
+    return True
