@@ -19,7 +19,8 @@ from aftershock.operator.leader import LeaseElector
 from aftershock.operator.metrics import OperatorMetrics
 from aftershock.operator.schedulestore import KubeScheduleStore
 from aftershock.operator.shards import Membership, ShardedHealers
-from aftershock.scheduling.scheduler import ChaosScheduler, in_thread
+from aftershock.scheduling.blocking import in_thread
+from aftershock.scheduling.scheduler import ChaosScheduler
 from aftershock.settings import Settings
 
 __all__ = ["LEASE_NAME", "kopf_settings", "run_operator"]

@@ -58,11 +58,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Final, Protocol, TypeVar
+from typing import Final
 
 import structlog
 
@@ -71,6 +71,7 @@ from aftershock.errors import AftershockError, ExperimentInvalid, Problem
 from aftershock.model.experiment import Experiment
 from aftershock.ports import Clock, Event, EventSink
 from aftershock.runtime import Admission
+from aftershock.scheduling.blocking import Blocking, inline
 from aftershock.scheduling.cron import build_trigger
 from aftershock.scheduling.jobs import Job
 from aftershock.scheduling.policy import (
@@ -85,28 +86,7 @@ from aftershock.scheduling.runs import RunCallable, ScheduledRuns
 from aftershock.scheduling.store import FireRow, JobRow, ScheduleStorage, ScheduleStore
 from aftershock.settings import Settings
 
-__all__ = ["Blocking", "ChaosScheduler", "in_thread", "inline"]
-
-_T = TypeVar("_T")
-
-
-class Blocking(Protocol):
-    """How a blocking call is made from the event loop."""
-
-    def __call__(self, call: Callable[[], _T], /) -> Awaitable[_T]:
-        """Make ``call`` and give its result (or raise its error)."""
-        ...
-
-
-async def inline(call: Callable[[], _T], /) -> _T:
-    """In the event loop's own thread: for a store that answers in milliseconds."""
-    return call()
-
-
-async def in_thread(call: Callable[[], _T], /) -> _T:
-    """In a worker thread (``asyncio.to_thread``): for a store over the network."""
-    return await asyncio.to_thread(call)
-
+__all__ = ["ChaosScheduler"]
 
 _log = structlog.get_logger("aftershock.schedule")
 

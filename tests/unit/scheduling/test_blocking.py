@@ -12,7 +12,7 @@ from pathlib import Path
 from aftershock.clock import ManualClock
 from aftershock.model.experiment import Experiment
 from aftershock.scheduling import ChaosScheduler
-from aftershock.scheduling.scheduler import in_thread
+from aftershock.scheduling.blocking import in_thread
 from aftershock.scheduling.store import FireRow, ScheduleStore
 from tests.unit.scheduling.helpers import experiment, settings
 
